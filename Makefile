@@ -1,0 +1,64 @@
+# Two commands matter on a fresh machine: `make run` and `make test`.
+# Everything runs from backend/ in a virtualenv built from the hashed lock files.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BACKEND := backend
+HOST ?= 127.0.0.1
+PORT ?= 8000
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+.DEFAULT_GOAL := help
+.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalled whenever a lock file changes.
+$(VENV)/.runtime: $(BACKEND)/requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(BACKEND)/requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(BACKEND)/requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(BACKEND)/requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime migrate ## Serve on http://127.0.0.1:8000 with reload (embedded SQLite unless configured)
+	cd $(BACKEND) && ../$(BIN)/uvicorn --factory app.main:create_app --reload --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev ## Run the suite on SQLite, PostgreSQL and MariaDB (DUALBASE_TEST_BACKENDS picks)
+	cd $(BACKEND) && ../$(BIN)/pytest $(PYTEST_ARGS)
+
+migrate: $(VENV)/.runtime ## Upgrade both databases to head
+	cd $(BACKEND) && ../$(BIN)/alembic -n auth upgrade head && ../$(BIN)/alembic -n app upgrade head
+
+revision: $(VENV)/.runtime ## New migration: make revision db=auth|app m="what changed"
+	@test "$(db)" = auth -o "$(db)" = app || { echo 'usage: make revision db=auth|app m="message"'; exit 2; }
+	@test -n "$(m)" || { echo 'usage: make revision db=auth|app m="message"'; exit 2; }
+	cd $(BACKEND) && ../$(BIN)/alembic -n $(db) revision --autogenerate -m "$(m)"
+
+lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
+	cd $(BACKEND) && ../$(BIN)/ruff check . && ../$(BIN)/ruff format --check . && ../$(BIN)/mypy app tests
+
+format: $(VENV)/.dev ## Apply ruff's fixes and formatting
+	cd $(BACKEND) && ../$(BIN)/ruff check --fix . && ../$(BIN)/ruff format .
+
+up: ## docker compose up: PostgreSQL with both databases, and the backend
+	$(COMPOSE) up --build -d
+
+down: ## docker compose down (the data volumes stay)
+	$(COMPOSE) down
+
+compose-check: ## Validate docker-compose.yml
+	$(COMPOSE) config -q
+
+lock: ## Recompile the hashed lock files from requirements*.in (needs uv)
+	cd $(BACKEND) && UV_PYTHON_DOWNLOADS=never uv pip compile --quiet --python-version 3.11 --generate-hashes requirements.in -o requirements.txt
+	cd $(BACKEND) && UV_PYTHON_DOWNLOADS=never uv pip compile --quiet --python-version 3.11 --generate-hashes requirements-dev.in -o requirements-dev.txt
+
+clean: ## Remove the virtualenv, caches and the embedded databases
+	rm -rf $(VENV) $(BACKEND)/data $(BACKEND)/.pytest_cache $(BACKEND)/.mypy_cache $(BACKEND)/.ruff_cache

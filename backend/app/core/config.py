@@ -1,0 +1,161 @@
+"""Settings, read once from the environment and `.env`, and the database URL rules."""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+
+DatabaseName = Literal["auth", "app"]
+
+# A development-only key: the validator refuses it anywhere else.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105
+
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "mysql": "mysql+aiomysql",
+    "sqlite": "sqlite+aiosqlite",
+}
+_BACKEND_ALIASES = {
+    "postgres": "postgresql",
+    "postgresql": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+}
+_URL_EXAMPLES = (
+    "postgresql://user:password@localhost:5432/dbname, "
+    "mysql://user:password@localhost:3306/dbname or sqlite:///path/to/file.db"
+)
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class DatabaseMode(StrEnum):
+    """How the two databases were resolved; shown on start-up and in `/health/ready`."""
+
+    SEPARATE = "separate"  # each database has its own URL
+    SINGLE = "single"  # DATABASE_URL only: both databases live in one
+    EMBEDDED = "embedded"  # nothing set: two SQLite files under DATA_DIR
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the variable and never a password."""
+
+
+def normalize_database_url(variable: str, raw: str) -> URL:
+    """Parse a URL and rewrite its scheme to the async driver we ship, or refuse it."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise ConfigError(
+            f"{variable} is not a database URL. Accepted examples: {_URL_EXAMPLES}"
+        ) from None
+    backend_name, _, driver = url.drivername.partition("+")
+    backend = _BACKEND_ALIASES.get(backend_name)
+    if backend is None:
+        raise ConfigError(
+            f"{variable} uses the unsupported scheme {url.drivername!r}. "
+            f"Accepted examples: {_URL_EXAMPLES}"
+        )
+    async_driver = _ASYNC_DRIVERS[backend]
+    if driver and f"{backend}+{driver}" != async_driver:
+        raise ConfigError(
+            f"{variable} names the driver {url.drivername!r}, which is not the async driver "
+            f"this service uses. Write {async_driver}://... or simply {backend}://... "
+            f"Accepted examples: {_URL_EXAMPLES}"
+        )
+    url = url.set(drivername=async_driver)
+    if backend == "mysql" and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    if backend != "sqlite" and not url.database:
+        raise ConfigError(f"{variable} names no database. Accepted examples: {_URL_EXAMPLES}")
+    return url
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_file=(BACKEND_DIR.parent / ".env", BACKEND_DIR / ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,  # a refused URL must not echo its password
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    secret_key: SecretStr | None = None
+    project_name: str = "Dualbase"
+    api_prefix: str = "/api/v1"
+
+    database_url: SecretStr | None = None
+    auth_database_url: SecretStr | None = None
+    app_database_url: SecretStr | None = None
+    data_dir: Path = BACKEND_DIR / "data"
+
+    auth_db_pool_size: int = Field(default=10, ge=1)
+    app_db_pool_size: int = Field(default=30, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=10.0, gt=0)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    db_echo: bool = False
+    health_check_timeout: float = Field(default=3.0, gt=0)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _anchor_data_dir(cls, value: Path) -> Path:
+        return value if value.is_absolute() else BACKEND_DIR / value
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.environment is not Environment.DEVELOPMENT:
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if not key or key == DEVELOPMENT_SECRET_KEY:
+                raise ConfigError(
+                    f"SECRET_KEY must be set to a secret of your own when ENVIRONMENT="
+                    f"{self.environment.value}; generate one with: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            if len(key) < 32:
+                raise ConfigError("SECRET_KEY must be at least 32 characters long")
+        # Resolve now so a bad URL stops the start-up, not the first request.
+        self.resolved_database_url("auth")
+        self.resolved_database_url("app")
+        return self
+
+    @property
+    def signing_key(self) -> str:
+        return self.secret_key.get_secret_value() if self.secret_key else DEVELOPMENT_SECRET_KEY
+
+    @property
+    def database_mode(self) -> DatabaseMode:
+        if self.auth_database_url and self.app_database_url:
+            return DatabaseMode.SEPARATE
+        if self.auth_database_url or self.app_database_url or self.database_url:
+            shared = self.resolved_database_url("auth") == self.resolved_database_url("app")
+            return DatabaseMode.SINGLE if shared else DatabaseMode.SEPARATE
+        return DatabaseMode.EMBEDDED
+
+    def resolved_database_url(self, database: DatabaseName) -> URL:
+        """The database's own URL, else DATABASE_URL, else its embedded SQLite file."""
+        own = self.auth_database_url if database == "auth" else self.app_database_url
+        if own is not None:
+            return normalize_database_url(
+                f"{database.upper()}_DATABASE_URL", own.get_secret_value()
+            )
+        if self.database_url is not None:
+            return normalize_database_url("DATABASE_URL", self.database_url.get_secret_value())
+        return URL.create("sqlite+aiosqlite", database=str(self.data_dir / f"{database}.db"))
+
+    def pool_size(self, database: DatabaseName) -> int:
+        return self.auth_db_pool_size if database == "auth" else self.app_db_pool_size

@@ -1,0 +1,280 @@
+"""The two databases: declarative bases, the engine registry and the session dependencies.
+
+A model's base class says which database it lives in: `AuthBase` for the auth
+database (users, credentials, sessions...), `AppBase` for the application's own data.
+No foreign key crosses the two.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+from app.core.config import DatabaseName, Settings
+from app.core.errors import DatabaseUnavailable, is_outage
+
+logger = logging.getLogger(__name__)
+
+# Stable constraint names, identical on PostgreSQL, MySQL/MariaDB and SQLite, so that
+# migrations can name what they alter or drop.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    MySQL and SQLite keep no zone, so values are stored as naive UTC there; MySQL
+    also gets microsecond precision instead of whole seconds.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import DATETIME
+
+            return dialect.type_descriptor(DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware one (UTC)")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# BIGINT everywhere, but SQLite only auto-increments an INTEGER primary key.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class _Base(DeclarativeBase):
+    __abstract__ = True
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class AuthBase(_Base):
+    """Base of every table in the auth database."""
+
+    __abstract__ = True
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class AppBase(_Base):
+    """Base of every table in the app database."""
+
+    __abstract__ = True
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """One database as the code sees it: its name, engine and session factory."""
+
+    name: DatabaseName
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+
+@dataclass(frozen=True, slots=True)
+class Databases:
+    """The engine registry: the only process-wide database state, kept on `app.state`."""
+
+    auth: Database
+    app: Database
+
+    @property
+    def shared(self) -> bool:
+        """True when one engine (and one pool) serves both databases."""
+        return self.auth.engine is self.app.engine
+
+    def __getitem__(self, name: DatabaseName) -> Database:
+        return self.auth if name == "auth" else self.app
+
+    async def dispose(self) -> None:
+        await self.auth.engine.dispose()
+        if not self.shared:
+            await self.app.engine.dispose()
+
+
+def create_engine_for(url: URL, settings: Settings, pool_size: int) -> AsyncEngine:
+    """An async engine with the pool and driver options this service relies on."""
+    backend = url.get_backend_name()
+    connect_args: dict[str, Any] = {}
+    if backend == "postgresql":
+        connect_args["timeout"] = settings.db_connect_timeout
+    elif backend == "mysql":
+        connect_args["connect_timeout"] = settings.db_connect_timeout
+        # Sessions run in UTC so that server-side timestamps agree with ours.
+        connect_args["init_command"] = "SET time_zone = '+00:00'"
+    elif backend == "sqlite":
+        connect_args["timeout"] = settings.db_connect_timeout
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url,
+        echo=settings.db_echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        connect_args=connect_args,
+    )
+    event.listen(engine.sync_engine, "handle_error", _mark_connect_failures)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _mark_connect_failures(context: ExceptionContext) -> None:
+    # A driver error raised before any connection exists means the server could not
+    # be reached; flag it as a disconnect so that `is_outage` sees it on every backend.
+    if context.connection is None:
+        context.is_disconnect = True
+
+
+def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_databases(settings: Settings) -> Databases:
+    """Build both engines; when both databases resolve to one URL, one engine serves both."""
+    auth_url = settings.resolved_database_url("auth")
+    app_url = settings.resolved_database_url("app")
+    if auth_url == app_url:
+        engine = create_engine_for(
+            auth_url, settings, settings.pool_size("auth") + settings.pool_size("app")
+        )
+        auth_engine = app_engine = engine
+    else:
+        auth_engine = create_engine_for(auth_url, settings, settings.pool_size("auth"))
+        app_engine = create_engine_for(app_url, settings, settings.pool_size("app"))
+    return Databases(
+        auth=Database("auth", auth_engine, _sessionmaker(auth_engine)),
+        app=Database("app", app_engine, _sessionmaker(app_engine)),
+    )
+
+
+def _sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def init_db(databases: Databases) -> None:
+    """Create every table directly, without Alembic: for quick experiments only."""
+    import app.models  # noqa: F401  (registers every model on its base)
+
+    async with databases.auth.engine.begin() as connection:
+        await connection.run_sync(AuthBase.metadata.create_all)
+    async with databases.app.engine.begin() as connection:
+        await connection.run_sync(AppBase.metadata.create_all)
+
+
+def raised_through(session: AsyncSession, exc: BaseException) -> bool:
+    """Whether `exc` was raised by an operation on `session`.
+
+    When a request uses both databases, FastAPI hands an error to both session
+    dependencies; the traceback tells which session's call actually failed.
+    """
+    sync_session = session.sync_session
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_locals.get("self") is sync_session:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+@asynccontextmanager
+async def transaction(databases: Databases, name: DatabaseName) -> AsyncIterator[AsyncSession]:
+    """A session committed on success and rolled back on error; outages become 503s."""
+    async with databases[name].sessions() as session:
+        try:
+            yield session
+        except BaseException as exc:
+            await _rollback_quietly(session)
+            if is_outage(exc) and raised_through(session, exc):
+                raise DatabaseUnavailable(name) from exc
+            raise
+        try:
+            await session.commit()
+        except Exception as exc:
+            await _rollback_quietly(session)
+            if is_outage(exc):
+                raise DatabaseUnavailable(name) from exc
+            raise
+
+
+async def _rollback_quietly(session: AsyncSession) -> None:
+    try:
+        await session.rollback()
+    except Exception:  # the connection is already gone; the pool discards it
+        logger.debug("rollback failed", exc_info=True)
+
+
+async def get_auth_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session on the auth database, committed when the request succeeds."""
+    async with transaction(request.app.state.databases, "auth") as session:
+        yield session
+
+
+async def get_app_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session on the app database, committed when the request succeeds."""
+    async with transaction(request.app.state.databases, "app") as session:
+        yield session
+
+
+def get_databases(request: Request) -> Databases:
+    databases: Databases = request.app.state.databases
+    return databases
+
+
+# scope="function": the commit happens before the response is sent, so a failed
+# commit is answered with an error instead of a 2xx for a write that was lost.
+AuthDb = Annotated[AsyncSession, Depends(get_auth_db, scope="function")]
+AppDb = Annotated[AsyncSession, Depends(get_app_db, scope="function")]
+DatabasesDep = Annotated[Databases, Depends(get_databases)]

@@ -1,0 +1,229 @@
+"""Domain errors and the one place that turns every failure into a JSON answer.
+
+Services raise `DomainError`s and never import FastAPI; `install_error_handlers`
+renders them, request validation, HTTP errors and database failures as
+`{"detail": ..., "code": ...}`. Nothing reaches a client as a stack trace.
+"""
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from asyncpg.exceptions import (
+    CannotConnectNowError,
+    PostgresConnectionError,
+    TooManyConnectionsError,
+)
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """An expected failure with its HTTP status; subclasses set `status_code` and `code`."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+    detail: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.detail = detail or self.detail
+        self.headers = headers
+        self.extra = extra
+        super().__init__(self.detail)
+
+
+class BadRequest(DomainError):
+    pass
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    code = "not_authenticated"
+    detail = "Not authenticated"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+    detail = "Not allowed"
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, resource: str = "resource", **extra: Any) -> None:
+        super().__init__(f"{resource.capitalize()} not found", **extra)
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+    detail = "Conflicts with existing data"
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    code = "too_many_requests"
+    detail = "Too many requests"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class DatabaseUnavailable(DomainError):
+    status_code = 503
+    code = "database_unavailable"
+
+    def __init__(self, database: str) -> None:
+        super().__init__(
+            f"The {database} database is unavailable",
+            database=database,
+            headers={"Retry-After": "1"},
+        )
+
+
+# Raised by the drivers themselves before SQLAlchemy has a connection to wrap.
+_OUTAGE_TYPES: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    sa_exc.TimeoutError,  # the pool had no connection to give within DB_POOL_TIMEOUT
+    PostgresConnectionError,
+    CannotConnectNowError,
+    TooManyConnectionsError,
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be reached, rather than a bad query."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, _OUTAGE_TYPES)
+    return isinstance(exc, _OUTAGE_TYPES)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer has this shape."""
+
+    detail: str
+    code: str
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(ErrorBody):
+    errors: list[ValidationErrorItem]
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, invalid or expired credentials",
+    403: "Authenticated, but not allowed",
+    404: "Not found (also for rows that belong to someone else)",
+    409: "Conflicts with existing data",
+    413: "Request body too large",
+    422: "Invalid request",
+    429: "Too many attempts; see Retry-After",
+    503: "A database is unavailable; see `database`",
+}
+
+
+def errors(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the error statuses a route can give."""
+    return {
+        code: {
+            "model": ValidationErrorBody if code == 422 else ErrorBody,
+            "description": _DESCRIPTIONS.get(code, HTTPStatus(code).phrase),
+        }
+        for code in status_codes
+    }
+
+
+def _json(
+    status_code: int,
+    detail: str,
+    code: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail, "code": code, **extra}, status_code=status_code, headers=headers
+    )
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    if isinstance(exc, DatabaseUnavailable):
+        logger.warning("database unavailable: %s (%r)", exc.extra["database"], exc.__cause__)
+    return _json(exc.status_code, exc.detail, exc.code, exc.headers, **exc.extra)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only location, message and type: echoing the input would echo passwords back.
+    items = [
+        {
+            "loc": list(error.get("loc", ())),
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in exc.errors()
+    ]
+    return _json(422, "The request is invalid", "validation_error", errors=items)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return _json(exc.status_code, detail, code, exc.headers)
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    logger.info("integrity error: %s", type(exc).__name__)
+    return _json(409, "Conflicts with existing data", "conflict")
+
+
+async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    if is_outage(exc):
+        logger.warning("database unavailable: %r", exc)
+        return _json(503, "A database is unavailable", "database_unavailable", {"Retry-After": "1"})
+    if isinstance(exc, sa_exc.DataError):
+        return _json(422, "A value does not fit its column", "invalid_data")
+    logger.exception("database error")
+    return _json(500, "Internal server error", "internal_error")
+
+
+async def _unhandled_error(_request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return _json(500, "Internal server error", "internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa_exc.IntegrityError, _integrity_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
+    app.add_exception_handler(Exception, _unhandled_error)

@@ -1,0 +1,31 @@
+from fastapi import APIRouter, Request, Response
+
+from app.core.database import DatabasesDep
+from app.health import service
+from app.health.schemas import Liveness, Readiness
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live", summary="The process answers (touches no database)")
+async def live() -> Liveness:
+    return Liveness()
+
+
+@router.get(
+    "/ready",
+    summary="Both databases answer",
+    responses={503: {"model": Readiness, "description": "A database is down; it is named"}},
+)
+async def ready(*, request: Request, response: Response, databases: DatabasesDep) -> Readiness:
+    settings = request.app.state.settings
+    statuses = await service.check_databases(databases, settings.health_check_timeout)
+    down = [name for name, status in statuses.items() if status.status == "down"]
+    if down:
+        response.status_code = 503
+    return Readiness(
+        status="unavailable" if down else "ok",
+        mode=settings.database_mode,
+        databases=statuses,
+        detail=f"database unavailable: {', '.join(down)}" if down else None,
+    )

@@ -1,0 +1,35 @@
+"""Readiness: a short `SELECT 1` on each database, both at once, each with a deadline."""
+
+import asyncio
+import time
+
+from sqlalchemy import text
+
+from app.core.database import Database, Databases
+from app.core.errors import is_outage
+from app.health.schemas import DatabaseStatus
+
+
+async def check_database(database: Database, deadline: float) -> DatabaseStatus:
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        async with asyncio.timeout(deadline):
+            async with database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except TimeoutError:
+        error = f"no answer within {deadline:g} s"
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # The exception's type only: its text can carry the host or the user name.
+        error = type(exc).__name__
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    return DatabaseStatus(status="down" if error else "up", latency_ms=latency_ms, error=error)
+
+
+async def check_databases(databases: Databases, deadline: float) -> dict[str, DatabaseStatus]:
+    auth, app = await asyncio.gather(
+        check_database(databases.auth, deadline), check_database(databases.app, deadline)
+    )
+    return {"auth": auth, "app": app}

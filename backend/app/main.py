@@ -1,0 +1,44 @@
+"""The application factory: settings, both databases, routers and error handlers."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from app.core.database import create_databases
+from app.core.errors import install_error_handlers
+from app.health.router import router as health_router
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Engines connect lazily: the service starts even when a database is down,
+        # and /health/ready says which one.
+        app.state.databases = create_databases(settings)
+        logger.info(
+            "databases (%s mode): auth=%s app=%s",
+            settings.database_mode.value,
+            settings.resolved_database_url("auth").render_as_string(hide_password=True),
+            settings.resolved_database_url("app").render_as_string(hide_password=True),
+        )
+        try:
+            yield
+        finally:
+            await app.state.databases.dispose()
+
+    app = FastAPI(
+        title=settings.project_name,
+        summary="An async FastAPI service with an auth database and an app database.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router)
+    return app

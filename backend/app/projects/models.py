@@ -1,0 +1,17 @@
+"""Tables of the app database's projects domain."""
+
+from sqlalchemy import BigInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import AppBase, BigIntId, TimestampMixin
+
+
+class Project(TimestampMixin, AppBase):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    # A user in the auth database: no foreign key can cross the two databases, so
+    # ownership is checked in application code.
+    owner_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)

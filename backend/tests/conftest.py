@@ -1,0 +1,223 @@
+"""One suite, three backends: every test that takes `backend` runs on each of them.
+
+DUALBASE_TEST_BACKENDS picks them (default: sqlite,postgresql,mariadb). A server
+that does not answer is skipped with a notice, except under CI=true, where it fails.
+TEST_POSTGRES_URL and TEST_MYSQL_URL point at the servers (an admin account that
+may create databases); each test run makes its own databases on them.
+"""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app import models as registered_models  # noqa: F401  (all tables, for empty_tables)
+from app.core.config import BACKEND_DIR, Settings, normalize_database_url
+from app.core.database import AppBase, AuthBase
+from app.main import create_app
+
+SETTINGS_VARIABLES = (
+    "DATABASE_URL",
+    "AUTH_DATABASE_URL",
+    "APP_DATABASE_URL",
+    "ENVIRONMENT",
+    "SECRET_KEY",
+    "DATA_DIR",
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SELECTED = [
+    name.strip()
+    for name in os.environ.get("DUALBASE_TEST_BACKENDS", "sqlite,postgresql,mariadb").split(",")
+    if name.strip()
+]
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """Tests state every setting they depend on; a developer's own .env must not leak in."""
+    saved = {name: os.environ.pop(name) for name in SETTINGS_VARIABLES if name in os.environ}
+    yield
+    os.environ.update(saved)
+
+
+def make_settings(**values: Any) -> Settings:
+    values.setdefault("environment", "test")
+    values.setdefault("secret_key", TEST_SECRET)
+    return Settings(_env_file=None, **values)
+
+
+@dataclass
+class Backend:
+    """A database server the suite runs on, able to make throw-away databases."""
+
+    name: str
+    admin_url: URL | None = None  # None: SQLite, where a database is a file
+    workdir: Path = field(default_factory=Path)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.admin_url is None
+
+    def url(self, database: str) -> URL:
+        if self.admin_url is None:
+            return URL.create("sqlite+aiosqlite", database=str(self.workdir / f"{database}.db"))
+        return self.admin_url.set(database=database)
+
+    @asynccontextmanager
+    async def _admin(self) -> AsyncIterator[AsyncEngine]:
+        assert self.admin_url is not None
+        engine = create_async_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+
+    async def create_database(self, database: str) -> URL:
+        """A new, empty database (an old one of that name is dropped first)."""
+        if self.admin_url is None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.workdir / database}.db{suffix}").unlink(missing_ok=True)
+            return self.url(database)
+        async with self._admin() as engine, engine.connect() as connection:
+            if self.name == "postgresql":
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                await connection.execute(text(f'CREATE DATABASE "{database}"'))
+            else:
+                await connection.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
+                await connection.execute(
+                    text(
+                        f"CREATE DATABASE `{database}` "
+                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    )
+                )
+        return self.url(database)
+
+    async def table_names(self, url: URL) -> set[str]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+        finally:
+            await engine.dispose()
+
+
+async def _reachable(url: URL) -> str | None:
+    engine = create_async_engine(
+        url,
+        connect_args=(
+            {"timeout": 3} if url.get_backend_name() == "postgresql" else {"connect_timeout": 3}
+        ),
+    )
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await engine.dispose()
+    return None
+
+
+@pytest.fixture(scope="session", params=SELECTED)
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Backend:
+    name = request.param
+    if name == "sqlite":
+        return Backend("sqlite", workdir=tmp_path_factory.mktemp("sqlite"))
+    variable, default = {
+        "postgresql": ("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        "mariadb": ("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql"),
+    }[name]
+    admin_url = normalize_database_url(variable, os.environ.get(variable, default))
+    problem = await _reachable(admin_url)
+    if problem is not None:
+        message = (
+            f"{name} is not reachable at {admin_url.host}:{admin_url.port} "
+            f"({problem}); set {variable} or start the server"
+        )
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return Backend(name, admin_url=admin_url)
+
+
+def alembic_config(database: str, url: URL) -> Config:
+    config = Config(str(BACKEND_DIR / "alembic.ini"), ini_section=database)
+    config.attributes["database_url"] = url
+    config.attributes["configure_logging"] = False
+    return config
+
+
+async def migrate(database: str, url: URL, revision: str = "head") -> None:
+    """`alembic -n <database> upgrade <revision>` (or downgrade, for "base")."""
+    config = alembic_config(database, url)
+    if revision == "base":
+        await asyncio.to_thread(command.downgrade, config, "base")
+    else:
+        await asyncio.to_thread(command.upgrade, config, revision)
+
+
+@pytest.fixture(scope="session")
+async def settings(backend: Backend) -> Settings:
+    """Two separate, migrated databases on the backend, shared by the API tests."""
+    auth_url = await backend.create_database("dualbase_test_auth")
+    app_url = await backend.create_database("dualbase_test_app")
+    await migrate("auth", auth_url)
+    await migrate("app", app_url)
+    return make_settings(
+        auth_database_url=url_string(auth_url), app_database_url=url_string(app_url)
+    )
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan entered, as uvicorn would run it."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with running(create_app(settings)) as started:
+        yield started
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    # Errors are asserted as the client sees them, so the app's exceptions are not
+    # re-raised into the test.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as http:
+        yield http
+    await empty_tables(app)
+
+
+async def empty_tables(app: FastAPI) -> None:
+    """Leave both databases as the migrations made them, for the next test."""
+    databases = app.state.databases
+    for database, base in ((databases.auth, AuthBase), (databases.app, AppBase)):
+        async with database.engine.begin() as connection:
+            for table in reversed(base.metadata.sorted_tables):
+                await connection.execute(table.delete())
+
+
+def url_string(url: URL) -> str:
+    return url.render_as_string(hide_password=False)

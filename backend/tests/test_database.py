@@ -1,0 +1,137 @@
+"""The session dependencies: which database a write lands in, commit, rollback, errors."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.core.config import Settings
+from app.main import create_app
+from app.projects.models import Project
+from tests.conftest import Backend, client_for, empty_tables, running
+from tests.probes import with_probes
+
+
+@pytest.fixture(scope="module")
+async def probe_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with running(with_probes(create_app(settings))) as app:
+        yield app
+
+
+@pytest.fixture
+async def probe(probe_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(probe_app) as http:
+        yield http
+    await empty_tables(probe_app)
+
+
+async def count_projects(url: URL) -> int:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(Project)) or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_row_written_through_get_app_db_lands_in_the_app_database(
+    probe: httpx.AsyncClient, settings: Settings, backend: Backend
+) -> None:
+    response = await probe.post("/probe/projects", json={"owner_id": 7, "name": "Apollo"})
+
+    assert response.status_code == 201
+    assert await count_projects(settings.resolved_database_url("app")) == 1
+    auth_tables = await backend.table_names(settings.resolved_database_url("auth"))
+    assert "projects" not in auth_tables
+    assert "users" in auth_tables
+
+
+async def test_an_error_after_a_write_rolls_the_write_back(
+    probe: httpx.AsyncClient, settings: Settings
+) -> None:
+    response = await probe.post("/probe/projects/then-fail", json={"owner_id": 7, "name": "X"})
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "refused after the write", "code": "conflict"}
+    assert await count_projects(settings.resolved_database_url("app")) == 0
+
+
+async def test_a_unique_violation_is_a_409_json_answer(probe: httpx.AsyncClient) -> None:
+    first = await probe.post("/probe/users", params={"email": "ada@example.com"})
+    second = await probe.post("/probe/users", params={"email": "ada@example.com"})
+
+    assert first.status_code == 201
+    assert second.status_code == 409
+    assert second.json() == {"detail": "Conflicts with existing data", "code": "conflict"}
+    assert (await probe.get("/probe/auth-only")).json() == {"users": 1}
+
+
+async def test_timestamps_round_trip_as_aware_utc_with_microseconds(
+    probe: httpx.AsyncClient, probe_app: FastAPI
+) -> None:
+    before = datetime.now(UTC)
+    created = (await probe.post("/probe/projects", json={"owner_id": 1, "name": "T"})).json()
+
+    async with probe_app.state.databases.app.sessions() as session:
+        project = await session.get(Project, created["id"])
+    assert project is not None
+    assert project.created_at.tzinfo is not None
+    assert project.created_at.utcoffset() == timedelta(0)
+    assert project.created_at.isoformat() == created["created_at"]
+    assert before <= project.created_at <= datetime.now(UTC)
+
+
+async def test_an_unexpected_error_is_a_500_json_without_a_trace(probe: httpx.AsyncClient) -> None:
+    response = await probe.get("/probe/boom")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error", "code": "internal_error"}
+    assert "hunter2" not in response.text
+
+
+async def test_validation_errors_do_not_echo_the_input(probe: httpx.AsyncClient) -> None:
+    response = await probe.post("/probe/projects", json={"owner_id": "hunter2-secret", "name": "X"})
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["errors"][0]["loc"] == ["body", "owner_id"]
+    assert "hunter2" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("GET", "/nowhere", 404, "not_found"), ("DELETE", "/health/live", 405, "method_not_allowed")],
+)
+async def test_http_errors_are_json(
+    probe: httpx.AsyncClient, method: str, path: str, status: int, code: str
+) -> None:
+    response = await probe.request(method, path)
+
+    assert response.status_code == status
+    assert response.json()["code"] == code
+
+
+async def test_malformed_json_is_a_422_json_answer(probe: httpx.AsyncClient) -> None:
+    response = await probe.post(
+        "/probe/projects", content=b"{not json", headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
+    probe_app: FastAPI, backend: Backend
+) -> None:
+    if not backend.is_sqlite:
+        pytest.skip("SQLite pragmas")
+    async with probe_app.state.databases.auth.engine.connect() as connection:
+        assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
+        assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
+        assert await connection.scalar(text("PRAGMA busy_timeout")) == 5000
