@@ -2,13 +2,19 @@
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.database import create_databases, init_db
+from app.core.database import create_databases, init_db, transaction
+from app.core.errors import DomainError, NotFound
 from app.health.service import check_databases
+from app.users import service as users_service
+from app.users.schemas import UserCreate, normalize_email
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Dualbase management commands.")
 
@@ -40,6 +46,71 @@ async def _wait_for_databases(settings: Settings, give_up_after: float) -> None:
             await asyncio.sleep(1)
     finally:
         await databases.dispose()
+
+
+@cli.command("create-superuser")
+def create_superuser(
+    email: Annotated[str, typer.Option(prompt=True, help="The superuser's email.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="8 to 128 characters; prompted for when not given.",
+        ),
+    ],
+    full_name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Create a superuser (who passes every permission check) with the admin role."""
+    try:
+        data = UserCreate(email=email, password=password, full_name=full_name)
+    except ValidationError as invalid:
+        for error in invalid.errors():
+            typer.echo(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+    async def create(auth_db: AsyncSession) -> None:
+        user = await users_service.create(auth_db, data, is_superuser=True)
+        await users_service.assign_role(auth_db, user, "admin")
+
+    _run_in_auth_db(create)
+    typer.echo(f"superuser {data.email} created")
+
+
+@cli.command("assign-role")
+def assign_role(
+    email: Annotated[str, typer.Argument(help="The user's email.")],
+    role: Annotated[str, typer.Argument(help="A role name, e.g. admin or member.")],
+) -> None:
+    """Give an existing user a role."""
+
+    async def assign(auth_db: AsyncSession) -> None:
+        user = await users_service.get_by_email(auth_db, str(normalize_email(email)))
+        if user is None:
+            raise NotFound("user")
+        await users_service.assign_role(auth_db, user, role)
+
+    _run_in_auth_db(assign)
+    typer.echo(f"{email} now has the role {role}")
+
+
+def _run_in_auth_db(work: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Run `work` in one auth-database transaction; domain errors become a message and exit 1."""
+
+    async def run() -> None:
+        databases = create_databases(Settings())
+        try:
+            async with transaction(databases, "auth") as auth_db:
+                await work(auth_db)
+        finally:
+            await databases.dispose()
+
+    try:
+        asyncio.run(run())
+    except DomainError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
 
 
 @cli.command("init-db")

@@ -6,10 +6,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.core.config import Settings
+from app.auth.router import router as auth_router
+from app.core.config import API_PREFIX, Settings
 from app.core.database import create_databases
 from app.core.errors import install_error_handlers
+from app.core.mail import create_mailer
 from app.health.router import router as health_router
+from app.users.router import router as users_router
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Engines connect lazily: the service starts even when a database is down,
         # and /health/ready says which one.
         app.state.databases = create_databases(settings)
+        app.state.mailer = create_mailer(settings)
         logger.info(
             "databases (%s mode): auth=%s app=%s",
             settings.database_mode.value,
@@ -41,4 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(auth_router, prefix=API_PREFIX)
+    app.include_router(users_router, prefix=API_PREFIX)
     return app

@@ -3,7 +3,17 @@
 Alembic's env.py and `init_db` import this module; add each new models module here.
 """
 
-from app.auth.models import User
+from app.auth.models import ApiKey, LoginFailure, LoginSession, PasswordResetToken
 from app.projects.models import Project
+from app.users.models import Permission, Role, User
 
-__all__ = ["Project", "User"]
+__all__ = [
+    "ApiKey",
+    "LoginFailure",
+    "LoginSession",
+    "PasswordResetToken",
+    "Permission",
+    "Project",
+    "Role",
+    "User",
+]

@@ -210,13 +210,18 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     await empty_tables(app)
 
 
+# Rows the migrations seed (the admin and member roles): kept between tests.
+SEEDED_TABLES = {"roles", "permissions", "role_permissions"}
+
+
 async def empty_tables(app: FastAPI) -> None:
     """Leave both databases as the migrations made them, for the next test."""
     databases = app.state.databases
     for database, base in ((databases.auth, AuthBase), (databases.app, AppBase)):
         async with database.engine.begin() as connection:
             for table in reversed(base.metadata.sorted_tables):
-                await connection.execute(table.delete())
+                if table.name not in SEEDED_TABLES:
+                    await connection.execute(table.delete())
 
 
 def url_string(url: URL) -> str:

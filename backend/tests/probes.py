@@ -4,7 +4,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from app.auth.models import User
+from app.users.models import User
 from app.core.database import AppDb, AuthDb
 from app.core.errors import Conflict
 from app.projects.models import Project

@@ -13,8 +13,11 @@ BACKEND_DIR = Path(__file__).resolve().parents[2]
 
 DatabaseName = Literal["auth", "app"]
 
+# Where the versioned API is mounted; a constant, since OpenAPI's token URL names it.
+API_PREFIX = "/api/v1"
+
 # A development-only key: the validator refuses it anywhere else.
-DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -95,7 +98,6 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     secret_key: SecretStr | None = None
     project_name: str = "Dualbase"
-    api_prefix: str = "/api/v1"
 
     database_url: SecretStr | None = None
     auth_database_url: SecretStr | None = None
@@ -110,6 +112,29 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, gt=0)
     db_echo: bool = False
     health_check_timeout: float = Field(default=3.0, gt=0)
+
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "dualbase"
+    jwt_audience: str = "dualbase-api"
+    access_token_expire_minutes: int = Field(default=15, ge=1)
+    refresh_token_expire_days: int = Field(default=14, ge=1)
+    password_reset_expire_minutes: int = Field(default=30, ge=1)
+    password_reset_url: str = "http://127.0.0.1:8000/reset-password?token={token}"
+    api_key_prefix: str = Field(default="dbk_", pattern=r"^[a-z]{2,8}_$")
+
+    login_max_failures_per_email: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_failure_window_minutes: int = Field(default=15, ge=1)
+
+    # Where password-reset mail goes: "console" prints it (development), "smtp" sends it.
+    mail_backend: Literal["console", "smtp"] = "console"
+    mail_from: str = "Dualbase <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("data_dir")
     @classmethod

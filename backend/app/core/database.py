@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
-from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -163,6 +163,7 @@ def create_engine_for(url: URL, settings: Settings, pool_size: int) -> AsyncEngi
     event.listen(engine.sync_engine, "handle_error", _mark_connect_failures)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
 
 
@@ -174,12 +175,21 @@ def _mark_connect_failures(context: ExceptionContext) -> None:
 
 
 def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # The driver's own implicit BEGIN is turned off; `_begin_immediate` takes over.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    # Take the write lock when the transaction starts: a transaction that read first
+    # and wrote later could otherwise fail at once with "database is locked" when
+    # another one wrote in between, instead of waiting out the busy timeout.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_databases(settings: Settings) -> Databases:

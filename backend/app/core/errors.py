@@ -36,10 +36,12 @@ class DomainError(Exception):
         self,
         detail: str | None = None,
         *,
+        code: str | None = None,
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         self.detail = detail or self.detail
+        self.code = code or self.code
         self.headers = headers
         self.extra = extra
         super().__init__(self.detail)

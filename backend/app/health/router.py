@@ -1,6 +1,7 @@
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from app.core.database import DatabasesDep
+from app.core.dependencies import SettingsDep
 from app.health import service
 from app.health.schemas import Liveness, Readiness
 
@@ -17,8 +18,7 @@ async def live() -> Liveness:
     summary="Both databases answer",
     responses={503: {"model": Readiness, "description": "A database is down; it is named"}},
 )
-async def ready(*, request: Request, response: Response, databases: DatabasesDep) -> Readiness:
-    settings = request.app.state.settings
+async def ready(*, response: Response, databases: DatabasesDep, settings: SettingsDep) -> Readiness:
     statuses = await service.check_databases(databases, settings.health_check_timeout)
     down = [name for name, status in statuses.items() if status.status == "down"]
     if down:

@@ -1,0 +1,66 @@
+"""/api/v1/users: one's own account, and the administrators' view of everyone's."""
+
+from fastapi import APIRouter
+
+from app.auth.dependencies import CurrentUser, SessionUser, UsersAdmin
+from app.core.database import AuthDb
+from app.core.errors import errors
+from app.core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from app.users import service
+from app.users.schemas import AdminUserUpdate, PasswordChange, UserRead, UserUpdate
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/me", responses=errors(401))
+async def read_me(*, user: CurrentUser) -> UserRead:
+    return UserRead.of(user.user, user.roles)
+
+
+@router.patch("/me", responses=errors(401, 403, 409, 422))
+async def update_me(*, changes: UserUpdate, user: SessionUser, auth_db: AuthDb) -> UserRead:
+    """Change your name or email (which must not belong to another account)."""
+    updated = await service.update_profile(auth_db, user.user, changes)
+    return UserRead.of(updated, user.roles)
+
+
+@router.post("/me/password", status_code=204, responses=errors(400, 401, 403, 422))
+async def change_password(*, body: PasswordChange, user: SessionUser, auth_db: AuthDb) -> None:
+    """Change your password; your other sessions are signed out."""
+    await service.change_password(
+        auth_db,
+        user.user,
+        current=body.current_password,
+        new=body.new_password,
+        keep_session_id=user.session_id,
+    )
+
+
+@router.get("", responses=errors(400, 401, 403, 422))
+async def list_users(
+    *, admin: UsersAdmin, auth_db: AuthDb, limit: Limit = 50, cursor: Cursor = None
+) -> Page[UserRead]:
+    """Every user, in id order, a page at a time (needs `users:admin`)."""
+    after_id = decode_cursor(cursor, int)[0] if cursor else None
+    users = await service.list_page(auth_db, limit=limit + 1, after_id=after_id)
+    page = users[:limit]
+    return Page(
+        items=[UserRead.of(user, [role.name for role in user.roles]) for user in page],
+        next_cursor=encode_cursor(page[-1].id) if len(users) > limit else None,
+    )
+
+
+@router.get("/{user_id}", responses=errors(401, 403, 404, 422))
+async def read_user(*, user_id: int, admin: UsersAdmin, auth_db: AuthDb) -> UserRead:
+    user = await service.get(auth_db, user_id)
+    return UserRead.of(user, [role.name for role in user.roles])
+
+
+@router.patch("/{user_id}", responses=errors(400, 401, 403, 404, 422))
+async def update_user(
+    *, user_id: int, changes: AdminUserUpdate, admin: UsersAdmin, auth_db: AuthDb
+) -> UserRead:
+    """Activate or deactivate a user (deactivating revokes their sessions and keys), or
+    set their roles."""
+    user = await service.admin_update(auth_db, await service.get(auth_db, user_id), changes)
+    return UserRead.of(user, [role.name for role in user.roles])
