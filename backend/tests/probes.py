@@ -4,10 +4,10 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from app.users.models import User
 from app.core.database import AppDb, AuthDb
 from app.core.errors import Conflict
 from app.projects.models import Project
+from app.users.models import User
 
 router = APIRouter(prefix="/probe")
 
