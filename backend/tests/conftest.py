@@ -43,6 +43,8 @@ SELECTED = [
     if name.strip()
 ]
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
+# Database names carry the process id, so that two test runs never share a database.
+RUN_ID = os.getpid()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,6 +68,7 @@ class Backend:
     name: str
     admin_url: URL | None = None  # None: SQLite, where a database is a file
     workdir: Path = field(default_factory=Path)
+    created: list[str] = field(default_factory=list)
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,18 +88,17 @@ class Backend:
         finally:
             await engine.dispose()
 
-    async def create_database(self, database: str) -> URL:
-        """A new, empty database (an old one of that name is dropped first)."""
+    async def create_database(self, name: str) -> URL:
+        """A new, empty database for this run (dropped again when the run ends)."""
+        database = f"{name}_{RUN_ID}"
+        await self.drop_database(database)
+        self.created.append(database)
         if self.admin_url is None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.workdir / database}.db{suffix}").unlink(missing_ok=True)
             return self.url(database)
         async with self._admin() as engine, engine.connect() as connection:
             if self.name == "postgresql":
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
                 await connection.execute(text(f'CREATE DATABASE "{database}"'))
             else:
-                await connection.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
                 await connection.execute(
                     text(
                         f"CREATE DATABASE `{database}` "
@@ -104,6 +106,17 @@ class Backend:
                     )
                 )
         return self.url(database)
+
+    async def drop_database(self, database: str) -> None:
+        if self.admin_url is None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.workdir / database}.db{suffix}").unlink(missing_ok=True)
+            return
+        async with self._admin() as engine, engine.connect() as connection:
+            if self.name == "postgresql":
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            else:
+                await connection.execute(text(f"DROP DATABASE IF EXISTS `{database}`"))
 
     async def table_names(self, url: URL) -> set[str]:
         engine = create_async_engine(url)
@@ -134,10 +147,11 @@ async def _reachable(url: URL) -> str | None:
 @pytest.fixture(scope="session", params=SELECTED)
 async def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Backend:
+) -> AsyncIterator[Backend]:
     name = request.param
     if name == "sqlite":
-        return Backend("sqlite", workdir=tmp_path_factory.mktemp("sqlite"))
+        yield Backend("sqlite", workdir=tmp_path_factory.mktemp("sqlite"))
+        return
     variable, default = {
         "postgresql": ("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         "mariadb": ("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql"),
@@ -152,7 +166,10 @@ async def backend(
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    return Backend(name, admin_url=admin_url)
+    server = Backend(name, admin_url=admin_url)
+    yield server
+    for database in server.created:
+        await server.drop_database(database)
 
 
 def alembic_config(database: str, url: URL) -> Config:
