@@ -110,6 +110,7 @@ async def refresh(
             .where(
                 LoginSession.id == claims.session_id,
                 LoginSession.user_id == claims.user_id,
+                LoginSession.refresh_jti != claims.jti,
                 LoginSession.revoked_at.is_(None),
             )
             .values(revoked_at=now)
