@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.core.database import create_databases, init_db, transaction
 from app.core.errors import DomainError, NotFound
+from app.erasure.orphans import delete_orphans, find_orphans
+from app.erasure.service import erase_user, pending_erasures
 from app.health.service import check_databases
 from app.users import service as users_service
 from app.users.schemas import UserCreate, normalize_email
@@ -111,6 +113,54 @@ def _run_in_auth_db(work: Callable[[AsyncSession], Awaitable[None]]) -> None:
     except DomainError as error:
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(1) from None
+
+
+@cli.command("check-orphans")
+def check_orphans(
+    fix: Annotated[bool, typer.Option("--fix", help="Delete the orphaned rows.")] = False,
+) -> None:
+    """Report app rows whose owner no longer exists in the auth database."""
+
+    async def run() -> None:
+        databases = create_databases(Settings())
+        try:
+            report = await find_orphans(databases)
+            if not report.missing_owner_ids:
+                typer.echo("no orphaned rows")
+                return
+            typer.echo(
+                f"{report.total_rows} orphaned rows, owned by "
+                f"{len(report.missing_owner_ids)} missing users"
+            )
+            for table, rows in sorted(report.rows_by_table.items()):
+                typer.echo(f"  {table}: {rows}")
+            if not fix:
+                typer.echo("run again with --fix to delete them")
+                raise typer.Exit(1)
+            deleted = await delete_orphans(databases, report)
+            typer.echo(f"deleted {sum(deleted.values())} rows")
+        finally:
+            await databases.dispose()
+
+    asyncio.run(run())
+
+
+@cli.command("finish-erasures")
+def finish_erasures() -> None:
+    """Finish every user erasure that was interrupted (users marked as being deleted)."""
+
+    async def run() -> int:
+        databases = create_databases(Settings())
+        try:
+            async with transaction(databases, "auth") as auth_db:
+                pending = await pending_erasures(auth_db)
+            for user_id in pending:
+                await erase_user(databases, user_id)
+            return len(pending)
+        finally:
+            await databases.dispose()
+
+    typer.echo(f"finished {asyncio.run(run())} erasures")
 
 
 @cli.command("init-db")

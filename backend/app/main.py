@@ -11,7 +11,11 @@ from app.core.config import API_PREFIX, Settings
 from app.core.database import create_databases
 from app.core.errors import install_error_handlers
 from app.core.mail import create_mailer
+from app.dashboard.router import router as dashboard_router
 from app.health.router import router as health_router
+from app.orders.router import router as orders_router
+from app.products.router import router as products_router
+from app.projects.router import router as projects_router
 from app.users.router import router as users_router
 
 logger = logging.getLogger(__name__)
@@ -47,4 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(auth_router, prefix=API_PREFIX)
     app.include_router(users_router, prefix=API_PREFIX)
+    app.include_router(projects_router, prefix=API_PREFIX)
+    app.include_router(products_router, prefix=API_PREFIX)
+    app.include_router(orders_router, prefix=API_PREFIX)
+    app.include_router(dashboard_router, prefix=API_PREFIX)
     return app

@@ -4,6 +4,8 @@ Alembic's env.py and `init_db` import this module; add each new models module he
 """
 
 from app.auth.models import ApiKey, LoginFailure, LoginSession, PasswordResetToken
+from app.orders.models import Order, OrderItem
+from app.products.models import Product
 from app.projects.models import Project
 from app.users.models import Permission, Role, User
 
@@ -11,8 +13,11 @@ __all__ = [
     "ApiKey",
     "LoginFailure",
     "LoginSession",
+    "Order",
+    "OrderItem",
     "PasswordResetToken",
     "Permission",
+    "Product",
     "Project",
     "Role",
     "User",

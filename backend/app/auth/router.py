@@ -21,6 +21,7 @@ from app.auth.schemas import (
 from app.core.database import AuthDb
 from app.core.dependencies import MailerDep, SettingsDep
 from app.core.errors import errors
+from app.core.params import PathId
 from app.users import service as users_service
 from app.users.schemas import UserCreate, UserRead, normalize_email
 
@@ -95,7 +96,7 @@ async def list_sessions(*, user: SessionUser, auth_db: AuthDb) -> list[SessionRe
 
 
 @router.delete("/sessions/{session_id}", status_code=204, responses=errors(401, 403, 404))
-async def revoke_session(*, session_id: int, user: SessionUser, auth_db: AuthDb) -> None:
+async def revoke_session(*, session_id: PathId, user: SessionUser, auth_db: AuthDb) -> None:
     await service.revoke_session(auth_db, user.id, session_id)
 
 
@@ -153,7 +154,7 @@ async def list_api_keys(*, user: SessionUser, auth_db: AuthDb) -> list[ApiKeyRea
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))
-async def revoke_api_key(*, key_id: int, user: SessionUser, auth_db: AuthDb) -> None:
+async def revoke_api_key(*, key_id: PathId, user: SessionUser, auth_db: AuthDb) -> None:
     """Revoke a key: it stops working at once."""
     await service.revoke_api_key(auth_db, user.id, key_id)
 

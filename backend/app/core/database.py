@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Numeric, event
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.ext.asyncio import (
@@ -74,6 +75,36 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class Money(TypeDecorator[Decimal]):
+    """An amount with two decimal places, exact on every backend.
+
+    NUMERIC(12, 2) on PostgreSQL and MySQL; SQLite has no exact decimal type, so
+    there it is stored as a whole number of cents, never as a float.
+    """
+
+    impl = Numeric(12, 2)
+    cache_ok = True
+    _CENT = Decimal("0.01")
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(12, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = Decimal(value).quantize(self._CENT)
+        return int(value * 100) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / 100).quantize(self._CENT)
+        return Decimal(value).quantize(self._CENT)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -84,7 +115,7 @@ BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 class _Base(DeclarativeBase):
     __abstract__ = True
-    type_annotation_map = {datetime: UTCDateTime}
+    type_annotation_map = {datetime: UTCDateTime, Decimal: Money}
 
 
 class AuthBase(_Base):

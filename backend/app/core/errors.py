@@ -71,7 +71,7 @@ class NotFound(DomainError):
     code = "not_found"
 
     def __init__(self, resource: str = "resource", **extra: Any) -> None:
-        super().__init__(f"{resource.capitalize()} not found", **extra)
+        super().__init__(f"{resource[:1].upper()}{resource[1:]} not found", **extra)
 
 
 class Conflict(DomainError):

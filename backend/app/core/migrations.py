@@ -13,7 +13,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, Connection
 
 from app.core.config import DatabaseName, Settings
-from app.core.database import UTCDateTime, create_engine_for
+from app.core.database import Money, UTCDateTime, create_engine_for
 
 
 def run_migrations(database: DatabaseName, metadata: MetaData) -> None:
@@ -71,4 +71,6 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         autogen_context.imports.add("from sqlalchemy.dialects import mysql")
         return "sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), 'mysql')"
+    if type_ == "type" and isinstance(obj, Money):
+        return "sa.Numeric(12, 2).with_variant(sa.BigInteger(), 'sqlite')"
     return False

@@ -13,6 +13,7 @@ from jose import JWTError, jwt
 from passlib.context import CryptContext
 
 from app.core.config import Settings
+from app.core.params import parse_id
 
 TokenType = Literal["access", "refresh"]
 
@@ -133,8 +134,8 @@ def decode_token(settings: Settings, token: str, expected_type: TokenType) -> To
         raise InvalidToken(f"not an {expected_type} token")
     try:
         return TokenClaims(
-            user_id=int(payload["sub"]),
-            session_id=int(payload["sid"]),
+            user_id=parse_id(payload["sub"]),
+            session_id=parse_id(payload["sid"]),
             type=expected_type,
             jti=str(payload["jti"]),
             expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),

@@ -1,5 +1,7 @@
 """Accounts, roles and permissions: tables of the auth database."""
 
+from datetime import datetime
+
 from sqlalchemy import BigInteger, Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -41,6 +43,8 @@ class User(TimestampMixin, AuthBase):
     full_name: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
     is_superuser: Mapped[bool] = mapped_column(default=False)
+    # Set when erasure starts; the row goes once the app database holds nothing of theirs.
+    deleting_at: Mapped[datetime | None]
 
     roles: Mapped[list["Role"]] = relationship(secondary=user_roles, lazy="raise")
 

@@ -3,11 +3,13 @@
 from fastapi import APIRouter
 
 from app.auth.dependencies import CurrentUser, SessionUser, UsersAdmin
-from app.core.database import AuthDb
-from app.core.errors import errors
+from app.core.database import AuthDb, DatabasesDep
+from app.core.errors import NotFound, errors
 from app.core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from app.core.params import PathId, parse_id
+from app.erasure.service import erase_user
 from app.users import service
-from app.users.schemas import AdminUserUpdate, PasswordChange, UserRead, UserUpdate
+from app.users.schemas import AccountDeletion, AdminUserUpdate, PasswordChange, UserRead, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -36,12 +38,24 @@ async def change_password(*, body: PasswordChange, user: SessionUser, auth_db: A
     )
 
 
+@router.delete("/me", status_code=204, responses=errors(400, 401, 403, 422, 503))
+async def delete_me(
+    *, body: AccountDeletion, user: SessionUser, auth_db: AuthDb, databases: DatabasesDep
+) -> None:
+    """Erase your account and everything you own in both databases (asks for your password)."""
+    await service.confirm_password(auth_db, user.user, body.password)
+    # Erasure runs its own transactions, step by step; this request's must not hold
+    # locks they need.
+    await auth_db.commit()
+    await erase_user(databases, user.id)
+
+
 @router.get("", responses=errors(400, 401, 403, 422))
 async def list_users(
     *, admin: UsersAdmin, auth_db: AuthDb, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[UserRead]:
     """Every user, in id order, a page at a time (needs `users:admin`)."""
-    after_id = decode_cursor(cursor, int)[0] if cursor else None
+    after_id = decode_cursor(cursor, parse_id)[0] if cursor else None
     users = await service.list_page(auth_db, limit=limit + 1, after_id=after_id)
     page = users[:limit]
     return Page(
@@ -51,16 +65,26 @@ async def list_users(
 
 
 @router.get("/{user_id}", responses=errors(401, 403, 404, 422))
-async def read_user(*, user_id: int, admin: UsersAdmin, auth_db: AuthDb) -> UserRead:
+async def read_user(*, user_id: PathId, admin: UsersAdmin, auth_db: AuthDb) -> UserRead:
     user = await service.get(auth_db, user_id)
     return UserRead.of(user, [role.name for role in user.roles])
 
 
 @router.patch("/{user_id}", responses=errors(400, 401, 403, 404, 422))
 async def update_user(
-    *, user_id: int, changes: AdminUserUpdate, admin: UsersAdmin, auth_db: AuthDb
+    *, user_id: PathId, changes: AdminUserUpdate, admin: UsersAdmin, auth_db: AuthDb
 ) -> UserRead:
     """Activate or deactivate a user (deactivating revokes their sessions and keys), or
     set their roles."""
     user = await service.admin_update(auth_db, await service.get(auth_db, user_id), changes)
     return UserRead.of(user, [role.name for role in user.roles])
+
+
+@router.delete("/{user_id}", status_code=204, responses=errors(401, 403, 404, 422, 503))
+async def delete_user(
+    *, user_id: PathId, admin: UsersAdmin, auth_db: AuthDb, databases: DatabasesDep
+) -> None:
+    """Erase a user from both databases; also finishes an erasure that was interrupted."""
+    await auth_db.commit()
+    if not await erase_user(databases, user_id):
+        raise NotFound("user")

@@ -68,6 +68,10 @@ class PasswordChange(RequestBody):
     new_password: Password
 
 
+class AccountDeletion(RequestBody):
+    password: Annotated[str, StringConstraints(max_length=128)]
+
+
 class AdminUserUpdate(RequestBody):
     is_active: bool | None = None
     roles: Annotated[list[RoleName], Field(max_length=20)] | None = None

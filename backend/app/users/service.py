@@ -17,11 +17,13 @@ EMAIL_TAKEN = "A user with this email already exists"
 
 async def create(auth_db: AsyncSession, data: UserCreate, *, is_superuser: bool = False) -> User:
     """A new active user with the default role; a taken email is a 409."""
+    # Hash before the first query: no transaction stays open through the hashing.
+    hashed_password = await hash_password(data.password)
     if await auth_db.scalar(select(User.id).where(User.email == data.email)) is not None:
         raise Conflict(EMAIL_TAKEN, code="email_taken")
     user = User(
         email=data.email,
-        hashed_password=await hash_password(data.password),
+        hashed_password=hashed_password,
         full_name=data.full_name,
         is_superuser=is_superuser,
         roles=list(await auth_db.scalars(select(Role).where(Role.name == DEFAULT_ROLE))),
@@ -68,13 +70,18 @@ async def update_profile(auth_db: AsyncSession, user: User, changes: UserUpdate)
     return user
 
 
+async def confirm_password(auth_db: AsyncSession, user: User, password: str) -> None:
+    """A 400 unless `password` is the user's current password."""
+    valid, _ = await verify_password(password, user.hashed_password)
+    if not valid:
+        raise BadRequest("The current password is wrong", code="wrong_password")
+
+
 async def change_password(
     auth_db: AsyncSession, user: User, *, current: str, new: str, keep_session_id: int | None
 ) -> None:
     """Set a new password after checking the current one; other sessions are signed out."""
-    valid, _ = await verify_password(current, user.hashed_password)
-    if not valid:
-        raise BadRequest("The current password is wrong", code="wrong_password")
+    await confirm_password(auth_db, user, current)
     user.hashed_password = await hash_password(new)
     await auth_service.revoke_sessions(auth_db, user.id, keep_session_id=keep_session_id)
 

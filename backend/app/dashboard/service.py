@@ -1,0 +1,55 @@
+"""The dashboard reads both databases at once: one task per database, each on its own session."""
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import Principal
+from app.auth.models import ApiKey, LoginSession
+from app.dashboard.schemas import AccountSummary, ActivitySummary, Dashboard
+from app.orders import service as orders
+from app.orders.schemas import OrderSummary
+from app.projects import service as projects
+from app.projects.schemas import ProjectRead
+from app.users.schemas import UserRead
+
+LATEST = 5
+
+
+async def build(auth_db: AsyncSession, app_db: AsyncSession, user: Principal) -> Dashboard:
+    # Two sessions on two connections: the queries of each database run concurrently.
+    account, activity = await asyncio.gather(
+        account_summary(auth_db, user), activity_summary(app_db, user.id)
+    )
+    return Dashboard(account=account, activity=activity)
+
+
+async def account_summary(auth_db: AsyncSession, user: Principal) -> AccountSummary:
+    now = datetime.now(UTC)
+    sessions = select(func.count()).where(
+        LoginSession.user_id == user.id,
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > now,
+    )
+    keys = select(func.count()).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+    row = (await auth_db.execute(select(sessions.scalar_subquery(), keys.scalar_subquery()))).one()
+    return AccountSummary(
+        user=UserRead.of(user.user, user.roles), active_sessions=row[0], api_keys=row[1]
+    )
+
+
+async def activity_summary(app_db: AsyncSession, owner_id: int) -> ActivitySummary:
+    return ActivitySummary(
+        project_count=await projects.count(app_db, owner_id),
+        order_count=await orders.count(app_db, owner_id),
+        latest_projects=[
+            ProjectRead.model_validate(project)
+            for project in await projects.list_page(app_db, owner_id, limit=LATEST, before_id=None)
+        ],
+        latest_orders=[
+            OrderSummary.model_validate(order)
+            for order in await orders.list_page(app_db, owner_id, limit=LATEST, before_id=None)
+        ],
+    )

@@ -1,0 +1,71 @@
+"""Erasing a user from both databases, in steps that can be run again after a crash.
+
+1. auth database: the user is marked as being deleted (and can no longer sign in),
+   their sessions and keys are revoked;
+2. app database: every row they own is deleted: each app table with an `owner_id`
+   column, so a new domain is covered by naming its column so;
+3. auth database: the user's row goes, and with it (by cascade) their sessions,
+   keys, reset tokens and role links.
+
+Each step commits on its own. A crash between two steps leaves the user marked, and
+`erase_user` (or `python -m app.cli finish-erasures`) picks up where it stopped.
+"""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import app.models  # noqa: F401  (owned_tables must see every app table)
+from app.auth import service as auth_service
+from app.core.database import AppBase, Databases, transaction
+from app.users.models import User
+
+OWNER_COLUMN = "owner_id"
+
+
+def owned_tables() -> list[Table]:
+    """App tables whose rows belong to a user, children first (as deletion needs them)."""
+    return [table for table in reversed(AppBase.metadata.sorted_tables) if OWNER_COLUMN in table.c]
+
+
+async def erase_user(databases: Databases, user_id: int) -> bool:
+    """Erase the user everywhere; False when there was no such user (left to erase)."""
+    async with transaction(databases, "auth") as auth_db:
+        if not await mark_for_erasure(auth_db, user_id):
+            return False
+    async with transaction(databases, "app") as app_db:
+        await delete_owned_rows(app_db, [user_id])
+    async with transaction(databases, "auth") as auth_db:
+        await delete_marked_user(auth_db, user_id)
+    return True
+
+
+async def mark_for_erasure(auth_db: AsyncSession, user_id: int) -> bool:
+    user = await auth_db.get(User, user_id, with_for_update=True)
+    if user is None:
+        return False
+    if user.deleting_at is None:
+        user.deleting_at = datetime.now(UTC)
+        user.is_active = False
+        await auth_service.revoke_sessions(auth_db, user_id)
+        await auth_service.revoke_api_keys(auth_db, user_id)
+    return True
+
+
+async def delete_owned_rows(app_db: AsyncSession, owner_ids: list[int]) -> dict[str, int]:
+    """Delete what the owners own in the app database; returns the rows deleted per table."""
+    deleted: dict[str, int] = {}
+    for table in owned_tables():
+        result = await app_db.execute(delete(table).where(table.c[OWNER_COLUMN].in_(owner_ids)))
+        deleted[table.name] = int(result.rowcount)  # type: ignore[attr-defined]
+    return deleted
+
+
+async def delete_marked_user(auth_db: AsyncSession, user_id: int) -> None:
+    """The last step: only a user marked for erasure is deleted, so it cannot run first."""
+    await auth_db.execute(delete(User).where(User.id == user_id, User.deleting_at.is_not(None)))
+
+
+async def pending_erasures(auth_db: AsyncSession) -> list[int]:
+    return list(await auth_db.scalars(select(User.id).where(User.deleting_at.is_not(None))))

@@ -1,0 +1,114 @@
+"""Orders, in the app database: stock is checked and taken in one statement per product.
+
+`UPDATE products SET stock = stock - :n WHERE id = :id AND stock >= :n` either takes
+the whole quantity or matches no row; the row lock it holds makes concurrent orders
+queue behind it, so stock can never go below zero however many orders race.
+"""
+
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.core.errors import Conflict, NotFound
+from app.orders.models import Order, OrderItem, OrderStatus
+from app.orders.schemas import OrderCreate
+from app.products.models import Product
+
+
+async def place(app_db: AsyncSession, owner_id: int, data: OrderCreate) -> Order:
+    wanted = Counter[int]()
+    for line in data.items:
+        wanted[line.product_id] += line.quantity
+    # Always in id order: two orders for the same products lock them in the same order,
+    # so they queue instead of deadlocking.
+    for product_id, quantity in sorted(wanted.items()):
+        taken = await app_db.execute(
+            update(Product)
+            .where(Product.id == product_id, Product.stock >= quantity)
+            .values(stock=Product.stock - quantity)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            await _refuse(app_db, product_id, quantity)
+    prices = dict(
+        (
+            await app_db.execute(select(Product.id, Product.price).where(Product.id.in_(wanted)))
+        ).all()
+    )
+    items = [
+        OrderItem(product_id=product_id, quantity=quantity, unit_price=prices[product_id])
+        for product_id, quantity in sorted(wanted.items())
+    ]
+    order = Order(
+        owner_id=owner_id,
+        status=OrderStatus.PLACED,
+        total=sum((item.unit_price * item.quantity for item in items), Decimal("0.00")),
+        items=items,
+    )
+    app_db.add(order)
+    await app_db.flush()
+    return order
+
+
+async def _refuse(app_db: AsyncSession, product_id: int, quantity: int) -> None:
+    product = await app_db.get(Product, product_id)
+    if product is None:
+        raise NotFound("product", product_id=product_id)
+    raise Conflict(
+        f"Not enough stock for {product.sku}: {quantity} wanted, {product.stock} left",
+        code="insufficient_stock",
+        product_id=product_id,
+        available=product.stock,
+    )
+
+
+async def get(app_db: AsyncSession, order_id: int) -> Order | None:
+    order: Order | None = await app_db.scalar(
+        select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    )
+    return order
+
+
+async def list_page(
+    app_db: AsyncSession, owner_id: int, *, limit: int, before_id: int | None
+) -> list[Order]:
+    """Newest first, served by the (owner_id, id) index."""
+    query = select(Order).where(Order.owner_id == owner_id).order_by(Order.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Order.id < before_id)
+    return list(await app_db.scalars(query))
+
+
+async def cancel(app_db: AsyncSession, order: Order) -> Order:
+    """Cancel once: the status flip is guarded, so stock is restored exactly once."""
+    now = datetime.now(UTC)
+    flipped = await app_db.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == OrderStatus.PLACED)
+        .values(status=OrderStatus.CANCELLED, cancelled_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if flipped.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("The order is already cancelled", code="already_cancelled")
+    for item in sorted(order.items, key=lambda item: item.product_id):
+        await app_db.execute(
+            update(Product)
+            .where(Product.id == item.product_id)
+            .values(stock=Product.stock + item.quantity)
+            .execution_options(synchronize_session=False)
+        )
+    await app_db.refresh(order, ["status", "cancelled_at", "updated_at"])
+    return order
+
+
+async def count(app_db: AsyncSession, owner_id: int) -> int:
+    return int(
+        await app_db.scalar(
+            select(func.count()).select_from(Order).where(Order.owner_id == owner_id)
+        )
+        or 0
+    )

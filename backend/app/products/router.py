@@ -1,0 +1,63 @@
+"""/api/v1/products: a catalogue anyone signed in may read; `products:write` changes it."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from app.auth.dependencies import CurrentUser, Principal, require_permissions
+from app.core.database import AppDb
+from app.core.errors import NotFound, errors
+from app.core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from app.core.params import PathId, parse_id
+from app.products import service
+from app.products.models import Product
+from app.products.schemas import ProductCreate, ProductRead, ProductUpdate
+
+router = APIRouter(prefix="/products", tags=["products"])
+
+ProductWriter = Annotated[Principal, Depends(require_permissions("products:write"))]
+
+
+async def existing_product(product_id: PathId, app_db: AppDb) -> Product:
+    product = await service.get(app_db, product_id)
+    if product is None:
+        raise NotFound("product")
+    return product
+
+
+ExistingProduct = Annotated[Product, Depends(existing_product)]
+
+
+@router.get("", responses=errors(400, 401, 422))
+async def list_products(
+    *, user: CurrentUser, app_db: AppDb, limit: Limit = 20, cursor: Cursor = None
+) -> Page[ProductRead]:
+    after_id = decode_cursor(cursor, parse_id)[0] if cursor else None
+    products = await service.list_page(app_db, limit=limit + 1, after_id=after_id)
+    page = products[:limit]
+    return Page(
+        items=[ProductRead.model_validate(product) for product in page],
+        next_cursor=encode_cursor(page[-1].id) if len(products) > limit else None,
+    )
+
+
+@router.post("", status_code=201, responses=errors(401, 403, 409, 422))
+async def create_product(*, body: ProductCreate, user: ProductWriter, app_db: AppDb) -> ProductRead:
+    return ProductRead.model_validate(await service.create(app_db, body))
+
+
+@router.get("/{product_id}", responses=errors(401, 404, 422))
+async def read_product(*, user: CurrentUser, product: ExistingProduct) -> ProductRead:
+    return ProductRead.model_validate(product)
+
+
+@router.patch("/{product_id}", responses=errors(401, 403, 404, 422))
+async def update_product(
+    *, user: ProductWriter, product: ExistingProduct, changes: ProductUpdate, app_db: AppDb
+) -> ProductRead:
+    return ProductRead.model_validate(await service.update(app_db, product, changes))
+
+
+@router.delete("/{product_id}", status_code=204, responses=errors(401, 403, 404, 409, 422))
+async def delete_product(*, user: ProductWriter, product: ExistingProduct, app_db: AppDb) -> None:
+    await service.delete(app_db, product)

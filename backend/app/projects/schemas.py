@@ -1,0 +1,32 @@
+"""What the projects API accepts and returns."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from app.users.schemas import RequestBody
+
+ProjectName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+class ProjectCreate(RequestBody):
+    name: ProjectName
+    description: Description | None = None
+
+
+class ProjectUpdate(RequestBody):
+    name: ProjectName | None = None
+    description: Description | None = None
+
+
+class ProjectRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    owner_id: int
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime

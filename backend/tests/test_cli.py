@@ -1,0 +1,175 @@
+"""The management CLI, run as an operator would: `python -m app.cli ...` in backend/."""
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import httpx
+
+from app.core.config import BACKEND_DIR, Settings
+from tests.accounts import API, bearer, login, signed_up
+from tests.conftest import SETTINGS_VARIABLES, TEST_SECRET, url_string
+
+ME = f"{API}/users/me"
+USERS = f"{API}/users"
+ROOT_PASSWORD = "a long root password"
+
+
+async def cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI against the test databases, without a terminal to prompt on."""
+    environment = {
+        name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES
+    }
+    environment |= {
+        "AUTH_DATABASE_URL": url_string(settings.resolved_database_url("auth")),
+        "APP_DATABASE_URL": url_string(settings.resolved_database_url("app")),
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": TEST_SECRET,
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", *arguments],
+        cwd=BACKEND_DIR,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def create_superuser(
+    settings: Settings, email: str, password: str = ROOT_PASSWORD, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return await cli(settings, "create-superuser", "--email", email, "--password", password, *extra)
+
+
+async def test_a_created_superuser_can_sign_in_and_administer_users(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    done = await create_superuser(
+        settings, "root@example.com", ROOT_PASSWORD, "--full-name", "Root"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "root@example.com" in done.stdout
+    signed_in = await login(client, "root@example.com", ROOT_PASSWORD)
+    assert signed_in.status_code == 200, signed_in.text
+    headers = bearer(signed_in.json()["access_token"])
+    me = (await client.get(ME, headers=headers)).json()
+    assert me["is_superuser"] is True
+    assert me["full_name"] == "Root"
+    assert "admin" in me["roles"]
+    listed = await client.get(USERS, headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert [user["email"] for user in listed.json()["items"]] == ["root@example.com"]
+
+
+async def test_the_superusers_email_is_normalised(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    done = await create_superuser(settings, "  Root@Example.COM ")
+
+    assert done.returncode == 0, done.stderr
+    assert (await login(client, "root@example.com", ROOT_PASSWORD)).status_code == 200
+
+
+async def test_a_second_superuser_with_the_same_email_is_refused(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert (await create_superuser(settings, "root@example.com")).returncode == 0
+
+    again = await create_superuser(settings, "root@example.com", "another long password")
+
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert (await login(client, "root@example.com", ROOT_PASSWORD)).status_code == 200
+    assert (await login(client, "root@example.com", "another long password")).status_code == 401
+
+
+async def test_a_superuser_cannot_take_a_registered_users_email(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    ada = await signed_up(client, "ada@example.com")
+
+    done = await create_superuser(settings, "ada@example.com")
+
+    assert done.returncode == 1
+    assert "already exists" in done.stderr
+    assert (await client.get(ME, headers=ada.headers)).json()["is_superuser"] is False
+
+
+async def test_an_invalid_email_is_refused_with_exit_code_2(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    done = await create_superuser(settings, "not-an-email")
+
+    assert done.returncode == 2
+    assert "email" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (await login(client, "not-an-email", ROOT_PASSWORD)).status_code == 401
+
+
+async def test_a_short_password_is_refused_with_exit_code_2(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    done = await create_superuser(settings, "root@example.com", "Xq7#zz")
+
+    assert done.returncode == 2
+    assert "password" in done.stderr
+    assert "Xq7#zz" not in done.stderr + done.stdout
+    assert (await login(client, "root@example.com", "Xq7#zz")).status_code == 401
+
+
+async def test_assign_role_gives_a_user_the_role_at_once(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    ada = await signed_up(client, "ada@example.com")
+    assert (await client.get(USERS, headers=ada.headers)).status_code == 403
+
+    done = await cli(settings, "assign-role", "ada@example.com", "admin")
+
+    assert done.returncode == 0, done.stderr
+    assert "admin" in done.stdout
+    assert (await client.get(ME, headers=ada.headers)).json()["roles"] == ["admin", "member"]
+    assert (await client.get(USERS, headers=ada.headers)).status_code == 200
+
+
+async def test_assigning_a_role_twice_changes_nothing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    ada = await signed_up(client, "ada@example.com")
+
+    first = await cli(settings, "assign-role", "ada@example.com", "member")
+    second = await cli(settings, "assign-role", " ADA@example.com", "member")
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert (await client.get(ME, headers=ada.headers)).json()["roles"] == ["member"]
+
+
+async def test_assign_role_to_an_unknown_user_fails_with_a_message(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    done = await cli(settings, "assign-role", "nobody@example.com", "admin")
+
+    assert done.returncode == 1
+    assert "user not found" in done.stderr.lower()
+    assert "Traceback" not in done.stderr
+
+
+async def test_assign_role_with_an_unknown_role_fails_with_a_message(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    ada = await signed_up(client, "ada@example.com")
+
+    done = await cli(settings, "assign-role", "ada@example.com", "overlord")
+
+    assert done.returncode == 1
+    assert "unknown role" in done.stderr.lower()
+    assert "overlord" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (await client.get(ME, headers=ada.headers)).json()["roles"] == ["member"]
