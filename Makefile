@@ -10,7 +10,7 @@ PORT ?= 8000
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean
+.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,7 +42,7 @@ revision: $(VENV)/.runtime ## New migration: make revision db=auth|app m="what c
 	cd $(BACKEND) && ../$(BIN)/alembic -n $(db) revision --autogenerate -m "$(m)"
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
-	cd $(BACKEND) && ../$(BIN)/ruff check . && ../$(BIN)/ruff format --check . && ../$(BIN)/mypy app tests
+	cd $(BACKEND) && ../$(BIN)/ruff check . ../bench && ../$(BIN)/ruff format --check . ../bench && ../$(BIN)/mypy app tests ../bench
 
 format: $(VENV)/.dev ## Apply ruff's fixes and formatting
 	cd $(BACKEND) && ../$(BIN)/ruff check --fix . && ../$(BIN)/ruff format .
@@ -62,3 +62,7 @@ lock: ## Recompile the hashed lock files from requirements*.in (needs uv)
 
 clean: ## Remove the virtualenv, caches and the embedded databases
 	rm -rf $(VENV) $(BACKEND)/data $(BACKEND)/.pytest_cache $(BACKEND)/.mypy_cache $(BACKEND)/.ruff_cache
+
+bench: $(VENV)/.dev ## Benchmark on PostgreSQL with one uvicorn worker (needs wrk; not part of make test)
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk
+	$(BIN)/python bench/run.py

@@ -28,7 +28,7 @@ from app.users.schemas import UserCreate, UserRead, normalize_email
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def get_client(request: Request) -> service.Client:
+async def get_client(request: Request) -> service.Client:
     address = request.client.host if request.client else "unknown"
     return service.Client(address=address[:45], user_agent=request.headers.get("user-agent"))
 
@@ -138,9 +138,7 @@ async def create_api_key(
 ) -> ApiKeyCreated:
     """A personal API key, shown once. Its scopes must be permissions you hold."""
     allowed = (
-        await users_service.all_permission_names(auth_db)
-        if user.user.is_superuser
-        else user.permissions
+        await users_service.all_permission_names(auth_db) if user.is_superuser else user.permissions
     )
     api_key, secret = await service.create_api_key(
         auth_db, settings, user_id=user.id, allowed=allowed, request=body

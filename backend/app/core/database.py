@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Numeric, event
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -73,6 +74,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+MAX_AMOUNT = Decimal("9999999999.99")  # what NUMERIC(12, 2) holds
 
 
 class Money(TypeDecorator[Decimal]):
@@ -144,6 +148,21 @@ class Database:
     name: DatabaseName
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on which each statement commits on its own.
+
+        For the single statements of the hot path (the per-request credential check):
+        no BEGIN and COMMIT round trips. Outages become `DatabaseUnavailable`.
+        """
+        try:
+            async with self.engine.connect() as connection:
+                yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+        except Exception as exc:
+            if is_outage(exc):
+                raise DatabaseUnavailable(self.name) from exc
+            raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +239,8 @@ def _begin_immediate(connection: Connection) -> None:
     # Take the write lock when the transaction starts: a transaction that read first
     # and wrote later could otherwise fail at once with "database is locked" when
     # another one wrote in between, instead of waiting out the busy timeout.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_databases(settings: Settings) -> Databases:
@@ -309,7 +329,7 @@ async def get_app_db(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_databases(request: Request) -> Databases:
+async def get_databases(request: Request) -> Databases:
     databases: Databases = request.app.state.databases
     return databases
 

@@ -1,4 +1,8 @@
-"""Request-scoped access to what the lifespan built: settings and the mailer."""
+"""Request-scoped access to what the lifespan built: settings and the mailer.
+
+Every dependency is `async def`, even when it does not await: FastAPI runs a plain
+`def` dependency in a worker thread, a hand-off that costs more than the work.
+"""
 
 from typing import Annotated
 
@@ -8,12 +12,12 @@ from app.core.config import Settings
 from app.core.mail import Mailer
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_mailer(request: Request) -> Mailer:
+async def get_mailer(request: Request) -> Mailer:
     mailer: Mailer = request.app.state.mailer
     return mailer
 

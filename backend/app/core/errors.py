@@ -60,6 +60,17 @@ class Unauthorized(DomainError):
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
 
 
+class InvalidData(DomainError):
+    """Well-formed input the domain cannot take (beyond what schema validation sees)."""
+
+    status_code = 422
+    code = "invalid_data"
+    detail = "The request cannot be processed"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, errors=[], **extra)
+
+
 class Forbidden(DomainError):
     status_code = 403
     code = "forbidden"
@@ -133,7 +144,7 @@ class ValidationErrorItem(BaseModel):
 
 
 class ValidationErrorBody(ErrorBody):
-    errors: list[ValidationErrorItem]
+    errors: list[ValidationErrorItem] = []
 
 
 _DESCRIPTIONS = {
@@ -211,7 +222,7 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
         logger.warning("database unavailable: %r", exc)
         return _json(503, "A database is unavailable", "database_unavailable", {"Retry-After": "1"})
     if isinstance(exc, sa_exc.DataError):
-        return _json(422, "A value does not fit its column", "invalid_data")
+        return _json(422, "A value does not fit its column", "invalid_data", errors=[])
     logger.exception("database error")
     return _json(500, "Internal server error", "internal_error")
 

@@ -8,25 +8,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Principal
 from app.auth.models import ApiKey, LoginSession
+from app.core.database import Database
 from app.dashboard.schemas import AccountSummary, ActivitySummary, Dashboard
 from app.orders import service as orders
 from app.orders.schemas import OrderSummary
 from app.projects import service as projects
 from app.projects.schemas import ProjectRead
-from app.users.schemas import UserRead
 
 LATEST = 5
 
 
-async def build(auth_db: AsyncSession, app_db: AsyncSession, user: Principal) -> Dashboard:
-    # Two sessions on two connections: the queries of each database run concurrently.
+async def build(auth: Database, app_db: AsyncSession, user: Principal) -> Dashboard:
+    """Both databases at once, each on its own connection."""
     account, activity = await asyncio.gather(
-        account_summary(auth_db, user), activity_summary(app_db, user.id)
+        account_summary(auth, user), activity_summary(app_db, user.id)
     )
     return Dashboard(account=account, activity=activity)
 
 
-async def account_summary(auth_db: AsyncSession, user: Principal) -> AccountSummary:
+async def account_summary(auth: Database, user: Principal) -> AccountSummary:
+    """One statement on a connection held only while it runs: a request never keeps an
+    auth connection while it waits for an app one, so two busy pools cannot deadlock."""
     now = datetime.now(UTC)
     sessions = select(func.count()).where(
         LoginSession.user_id == user.id,
@@ -34,10 +36,11 @@ async def account_summary(auth_db: AsyncSession, user: Principal) -> AccountSumm
         LoginSession.expires_at > now,
     )
     keys = select(func.count()).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
-    row = (await auth_db.execute(select(sessions.scalar_subquery(), keys.scalar_subquery()))).one()
-    return AccountSummary(
-        user=UserRead.of(user.user, user.roles), active_sessions=row[0], api_keys=row[1]
-    )
+    async with auth.autocommit() as connection:
+        row = (
+            await connection.execute(select(sessions.scalar_subquery(), keys.scalar_subquery()))
+        ).one()
+    return AccountSummary(user=user.profile(), active_sessions=row[0], api_keys=row[1])
 
 
 async def activity_summary(app_db: AsyncSession, owner_id: int) -> ActivitySummary:

@@ -13,7 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.core.errors import Conflict, NotFound
+from app.core.database import MAX_AMOUNT
+from app.core.errors import Conflict, InvalidData, NotFound
 from app.orders.models import Order, OrderItem, OrderStatus
 from app.orders.schemas import OrderCreate
 from app.products.models import Product
@@ -43,12 +44,10 @@ async def place(app_db: AsyncSession, owner_id: int, data: OrderCreate) -> Order
         OrderItem(product_id=product_id, quantity=quantity, unit_price=prices[product_id])
         for product_id, quantity in sorted(wanted.items())
     ]
-    order = Order(
-        owner_id=owner_id,
-        status=OrderStatus.PLACED,
-        total=sum((item.unit_price * item.quantity for item in items), Decimal("0.00")),
-        items=items,
-    )
+    total = sum((item.unit_price * item.quantity for item in items), Decimal("0.00"))
+    if total > MAX_AMOUNT:  # raising rolls the stock back too
+        raise InvalidData(f"The order total {total} exceeds the largest amount, {MAX_AMOUNT}")
+    order = Order(owner_id=owner_id, status=OrderStatus.PLACED, total=total, items=items)
     app_db.add(order)
     await app_db.flush()
     return order

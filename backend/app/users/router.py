@@ -16,13 +16,14 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 @router.get("/me", responses=errors(401))
 async def read_me(*, user: CurrentUser) -> UserRead:
-    return UserRead.of(user.user, user.roles)
+    return user.profile()
 
 
 @router.patch("/me", responses=errors(401, 403, 409, 422))
 async def update_me(*, changes: UserUpdate, user: SessionUser, auth_db: AuthDb) -> UserRead:
     """Change your name or email (which must not belong to another account)."""
-    updated = await service.update_profile(auth_db, user.user, changes)
+    account = await service.get(auth_db, user.id)
+    updated = await service.update_profile(auth_db, account, changes)
     return UserRead.of(updated, user.roles)
 
 
@@ -31,7 +32,7 @@ async def change_password(*, body: PasswordChange, user: SessionUser, auth_db: A
     """Change your password; your other sessions are signed out."""
     await service.change_password(
         auth_db,
-        user.user,
+        await service.get(auth_db, user.id),
         current=body.current_password,
         new=body.new_password,
         keep_session_id=user.session_id,
@@ -43,7 +44,7 @@ async def delete_me(
     *, body: AccountDeletion, user: SessionUser, auth_db: AuthDb, databases: DatabasesDep
 ) -> None:
     """Erase your account and everything you own in both databases (asks for your password)."""
-    await service.confirm_password(auth_db, user.user, body.password)
+    await service.confirm_password(auth_db, await service.get(auth_db, user.id), body.password)
     # Erasure runs its own transactions, step by step; this request's must not hold
     # locks they need.
     await auth_db.commit()
