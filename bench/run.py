@@ -126,7 +126,7 @@ async def wrk(url: str, token: str | None, connections: int = 64) -> Result:
         "wrk", *headers, "-t1", f"-c{connections}", "-d2s", url, stdout=asyncio.subprocess.DEVNULL
     )
     await warm_up.wait()
-    args = ["wrk", *headers, "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency", url]
+    args = ["wrk", *headers, "-t1", f"-c{connections}", f"-d{SECONDS}s", "--latency", url]
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
     output = (await process.communicate())[0].decode()
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
