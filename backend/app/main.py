@@ -11,6 +11,7 @@ from app.auth.router import router as auth_router
 from app.core.config import API_PREFIX, Settings
 from app.core.database import create_databases
 from app.core.errors import install_error_handlers
+from app.core.http import install_http_protections
 from app.core.mail import create_mailer
 from app.dashboard.router import router as dashboard_router
 from app.health.router import router as health_router
@@ -51,8 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.project_name,
         summary="An async FastAPI service with an auth database and an app database.",
         lifespan=lifespan,
+        max_body_size=settings.max_body_size,
     )
     app.state.settings = settings
+    install_http_protections(app, settings)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router, prefix=API_PREFIX)

@@ -2,10 +2,10 @@
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     secret_key: SecretStr | None = None
     project_name: str = "Dualbase"
+    # Requests with a larger body are refused with 413 before the body is read.
+    max_body_size: int = Field(default=1024 * 1024, ge=1024)
+    # Browser origins allowed to call the API (comma-separated); none by default.
+    cors_origins: Annotated[list[str], NoDecode] = []
 
     database_url: SecretStr | None = None
     auth_database_url: SecretStr | None = None
@@ -135,6 +139,13 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
     smtp_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
 
     @field_validator("data_dir")
     @classmethod
