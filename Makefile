@@ -7,10 +7,12 @@ BIN := $(VENV)/bin
 BACKEND := backend
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Scripts beside the service, linted with it (run from backend/).
+TOOLS := ../bench ../fuzz ../devtools
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean bench
+.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean bench fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,7 +44,7 @@ revision: $(VENV)/.runtime ## New migration: make revision db=auth|app m="what c
 	cd $(BACKEND) && ../$(BIN)/alembic -n $(db) revision --autogenerate -m "$(m)"
 
 lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
-	cd $(BACKEND) && ../$(BIN)/ruff check . ../bench && ../$(BIN)/ruff format --check . ../bench && ../$(BIN)/mypy app tests ../bench
+	cd $(BACKEND) && ../$(BIN)/ruff check . $(TOOLS) && ../$(BIN)/ruff format --check . $(TOOLS) && ../$(BIN)/mypy app tests $(TOOLS)
 
 format: $(VENV)/.dev ## Apply ruff's fixes and formatting
 	cd $(BACKEND) && ../$(BIN)/ruff check --fix . && ../$(BIN)/ruff format .
@@ -65,4 +67,7 @@ clean: ## Remove the virtualenv, caches and the embedded databases
 
 bench: $(VENV)/.dev ## Benchmark on PostgreSQL with one uvicorn worker (needs wrk; not part of make test)
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
+
+fuzz: $(VENV)/.dev ## Schemathesis against the OpenAPI schema, on PostgreSQL (also in CI)
+	$(BIN)/python -m fuzz.run

@@ -17,31 +17,23 @@ import asyncio
 import os
 import platform
 import re
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
+from devtools.servers import database_url, fresh_database, migrate, service_environment, uvicorn
 from jose import jwt
 
-REPO = Path(__file__).resolve().parents[1]
-BACKEND = REPO / "backend"
-BENCH = REPO / "bench"
+BENCH = Path(__file__).resolve().parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
-SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AUTH_DB, APP_DB = "dualbase_bench_auth", "dualbase_bench_app"
 PASSWORD = "benchmark password"
-VENV_BIN = Path(sys.executable).parent
 
 
 @dataclass
@@ -51,72 +43,6 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
-
-
-def dsn(database: str) -> str:
-    return re.sub(r"/[^/]*$", f"/{database}", SERVER)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def create_databases() -> None:
-    connection = await asyncpg.connect(SERVER)
-    try:
-        for database in (AUTH_DB, APP_DB):
-            await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await connection.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await connection.close()
-
-
-def service_environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "ENVIRONMENT": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "AUTH_DATABASE_URL": dsn(AUTH_DB),
-        "APP_DATABASE_URL": dsn(APP_DB),
-        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-    }
-
-
-@asynccontextmanager
-async def serving(args: list[str], cwd: Path, env: dict[str, str], port: int) -> AsyncIterator[str]:
-    """A uvicorn server with one worker, until the block ends."""
-    server = subprocess.Popen(
-        [
-            str(VENV_BIN / "uvicorn"),
-            *args,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=cwd,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(100):
-                try:
-                    await http.get(f"{base}/health/live")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-        yield base
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 async def wrk(url: str, token: str | None, connections: int = 64) -> Result:
@@ -147,7 +73,7 @@ def _ms(text: str) -> float:
 
 async def seed_projects(owner_id: int, count: int, start: int = 0) -> None:
     """Insert projects straight into the app database (COPY), then refresh statistics."""
-    connection = await asyncpg.connect(dsn(APP_DB))
+    connection = await asyncpg.connect(database_url(APP_DB))
     try:
         now = datetime.now(UTC)
         batch = 100_000
@@ -222,19 +148,10 @@ async def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    await create_databases()
-    env = service_environment()
-    for tree in ("auth", "app"):
-        subprocess.run(
-            [str(VENV_BIN / "alembic"), "-n", tree, "upgrade", "head"],
-            cwd=BACKEND,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    env = service_environment(fresh_database(AUTH_DB), fresh_database(APP_DB))
+    migrate(env)
     results: dict[str, Result] = {}
-    port = free_port()
-    async with serving(["--factory", "app.main:create_app"], BACKEND, env, port) as base:
+    with uvicorn("app.main:create_app", env) as base:
         async with httpx.AsyncClient(base_url=base) as http:
             email = "member@bench.example"
             (
@@ -266,14 +183,12 @@ async def main() -> int:
 
     floor_env = {
         **env,
-        "FLOOR_AUTH_DSN": dsn(AUTH_DB),
-        "FLOOR_APP_DSN": dsn(APP_DB),
+        "FLOOR_AUTH_DSN": database_url(AUTH_DB),
+        "FLOOR_APP_DSN": database_url(APP_DB),
         "FLOOR_USER_ID": str(user_id),
         "FLOOR_SESSION_ID": str(session_id),
     }
-    async with serving(
-        ["--factory", "floor_app:create_app"], BENCH, floor_env, free_port()
-    ) as floor:
+    with uvicorn("floor_app:create_app", floor_env, cwd=BENCH) as floor:
         results["4"] = await wrk(f"{floor}/api/v1/projects", None)
 
     rows = [

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service
@@ -15,6 +15,7 @@ from app.auth.schemas import (
     PasswordResetConfirm,
     PasswordResetRequest,
     RefreshRequest,
+    ResetRequested,
     SessionRead,
     TokenPair,
 )
@@ -108,7 +109,7 @@ async def request_password_reset(
     settings: SettingsDep,
     mailer: MailerDep,
     background: BackgroundTasks,
-) -> Response:
+) -> ResetRequested:
     """Mail a reset link if the account exists; the answer is the same either way."""
     started = await service.start_password_reset(auth_db, settings, body.email)
     if started is not None:
@@ -123,7 +124,7 @@ async def request_password_reset(
             f"The link works once, for {settings.password_reset_expire_minutes} minutes.\n"
             "If it was not you, ignore this message.",
         )
-    return Response(status_code=status.HTTP_202_ACCEPTED)
+    return ResetRequested()
 
 
 @router.post("/password-reset/confirm", status_code=204, responses=errors(400, 422))

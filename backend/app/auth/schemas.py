@@ -37,6 +37,12 @@ class PasswordResetRequest(RequestBody):
     email: Email
 
 
+class ResetRequested(BaseModel):
+    """The same answer whether or not the email belongs to an account."""
+
+    detail: str = "If an account uses this email, a reset link is on its way"
+
+
 class PasswordResetConfirm(RequestBody):
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     new_password: Password

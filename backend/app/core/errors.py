@@ -17,10 +17,13 @@ from asyncpg.exceptions import (
 )
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +151,7 @@ class ValidationErrorBody(ErrorBody):
 
 
 _DESCRIPTIONS = {
-    400: "Bad request",
+    400: "Bad request (also: a body that cannot be parsed)",
     401: "Missing, invalid or expired credentials",
     403: "Authenticated, but not allowed",
     404: "Not found (also for rows that belong to someone else)",
@@ -204,12 +207,25 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _json(422, "The request is invalid", "validation_error", errors=items)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) else phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
-    return _json(exc.status_code, detail, code, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route on the path; list them all.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return _json(exc.status_code, detail, code, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and isinstance(route, Route | APIRoute):
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -232,6 +248,63 @@ async def _unhandled_error(_request: Request, exc: Exception) -> JSONResponse:
     return _json(500, "Internal server error", "internal_error")
 
 
+def document_common_errors(app: FastAPI) -> None:
+    """Document, on every operation, the errors any operation of its kind can give.
+
+    Routes list their own (404, 409...); this adds what comes from the framework and
+    the infrastructure: 400 and 413 for an unreadable or oversized body, 401 where
+    credentials are taken, 503 where a database is used, and FastAPI's 422 described
+    with our error shape instead of its own.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            _add_common_errors(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_common_errors(schema: dict[str, Any]) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ErrorBody, ValidationErrorItem, ValidationErrorBody):
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            wanted = set()
+            if operation.get("parameters") or operation.get("requestBody"):
+                wanted.add(422)
+            if operation.get("requestBody"):
+                wanted |= {400, 413}
+            if operation.get("security"):
+                wanted.add(401)
+            if not path.startswith("/health/live"):
+                wanted.add(503)
+            for status, answer in errors(*sorted(wanted)).items():
+                responses.setdefault(str(status), {}).update(
+                    description=answer["description"],
+                    content={
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{answer['model'].__name__}"}
+                        }
+                    },
+                )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -240,3 +313,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unhandled_error)
+    document_common_errors(app)
