@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.project_name,
         summary="An async FastAPI service with an auth database and an app database.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_size,
     )
     app.state.settings = settings
     install_http_protections(app, settings)

@@ -25,6 +25,8 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
+from app.core.http import security_headers
+
 logger = logging.getLogger(__name__)
 
 
@@ -207,9 +209,13 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _json(422, "The request is invalid", "validation_error", errors=items)
 
 
+# RFC 9110's names where Python 3.11 still has the older ones.
+_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    phrase = HTTPStatus(exc.status_code).phrase
+    phrase = _PHRASES.get(exc.status_code) or HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) else phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
     headers = dict(exc.headers or {})
@@ -243,9 +249,15 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     return _json(500, "Internal server error", "internal_error")
 
 
-async def _unhandled_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return _json(500, "Internal server error", "internal_error")
+    # This answer is made outside the middleware stack, so it adds the headers itself.
+    https_only = request.app.state.settings.environment == "production"
+    headers = {
+        name.decode(): value.decode()
+        for name, value in security_headers(request.url.path, https_only=https_only)
+    }
+    return _json(500, "Internal server error", "internal_error", headers)
 
 
 def document_common_errors(app: FastAPI) -> None:

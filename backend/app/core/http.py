@@ -1,13 +1,11 @@
-"""What every HTTP response carries: security headers, and CORS for the configured origins only.
-
-The request body limit (413 past `MAX_BODY_SIZE`) is FastAPI's own `max_body_size`,
-set in `create_app`; its error is rendered as JSON by the HTTP error handler.
-"""
+"""What every request meets before a route: the body size limit, CORS for the configured
+origins only, and the security headers every response carries."""
 
 from collections.abc import Sequence
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +31,17 @@ DOCS_PREFIXES = ("/docs", "/redoc", "/static/")
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 
+def security_headers(path: str, *, https_only: bool) -> list[tuple[bytes, bytes]]:
+    docs = path.startswith(DOCS_PREFIXES)
+    headers = [*API_HEADERS, (b"content-security-policy", DOCS_POLICY if docs else API_POLICY)]
+    if not docs:
+        # Answers can carry tokens and personal data: no cache may keep them.
+        headers.append((b"cache-control", b"no-store"))
+    if https_only:
+        headers.append(HSTS)
+    return headers
+
+
 class SecurityHeadersMiddleware:
     """Adds the headers to every response, errors included (pure ASGI: no extra task)."""
 
@@ -44,14 +53,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        docs = path.startswith(DOCS_PREFIXES)
-        extra = [*API_HEADERS, (b"content-security-policy", DOCS_POLICY if docs else API_POLICY)]
-        if not docs:
-            # Answers can carry tokens and personal data: no cache may keep them.
-            extra.append((b"cache-control", b"no-store"))
-        if self.https_only:
-            extra.append(HSTS)
+        extra = security_headers(scope["path"], https_only=self.https_only)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -63,6 +65,44 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """413 for a body over `max_body_size`, announced (Content-Length) or streamed.
+
+    An announced size is refused before the body is read; a streamed body is counted
+    as it arrives and refused when it passes the limit. Either way the answer is the
+    usual JSON error, with the security headers.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        announced = Headers(scope=scope).get("content-length", "")
+        if announced.isdigit() and int(announced) > self.max_body_size:
+            await too_large()(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_size:
+                    raise HTTPException(413, "Content Too Large")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def too_large() -> JSONResponse:
+    return JSONResponse({"detail": "Content Too Large", "code": "content_too_large"}, 413)
 
 
 class JsonCORSMiddleware(CORSMiddleware):
@@ -80,6 +120,8 @@ class JsonCORSMiddleware(CORSMiddleware):
 
 
 def install_http_protections(app: FastAPI, settings: Settings) -> None:
+    # add_middleware wraps: the last one added sees the request first.
+    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.max_body_size)
     _install_cors(app, settings.cors_origins)
     app.add_middleware(
         SecurityHeadersMiddleware,
