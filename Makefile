@@ -8,11 +8,11 @@ BACKEND := backend
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Scripts beside the service, linted with it (run from backend/).
-TOOLS := ../bench ../fuzz ../devtools
+TOOLS := ../bench ../fuzz ../faults ../devtools
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean bench fuzz
+.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean bench fuzz faults
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,3 +71,8 @@ bench: $(VENV)/.dev ## Benchmark on PostgreSQL with one uvicorn worker (needs wr
 
 fuzz: $(VENV)/.dev ## Schemathesis against the OpenAPI schema, on PostgreSQL (also in CI)
 	$(BIN)/python -m fuzz.run
+
+faults: $(VENV)/.dev ## Database outages under load on two PostgreSQL clusters, then the races (also in CI)
+	$(BIN)/python -m faults.run
+	cd $(BACKEND) && DUALBASE_TEST_BACKENDS=postgresql ../$(BIN)/pytest -v -p no:cacheprovider \
+		-k "concurrent or racing" tests/test_attacks.py tests/test_auth.py tests/test_orders.py
