@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.auth.router import router as auth_router
 from app.core.config import API_PREFIX, Settings
 from app.core.database import create_databases
+from app.core.docs import OPENAPI_TAGS, install_docs
 from app.core.errors import install_error_handlers
 from app.core.http import install_http_protections
 from app.core.mail import create_mailer
@@ -52,10 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.project_name,
         summary="An async FastAPI service with an auth database and an app database.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
     install_http_protections(app, settings)
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health_router)
     app.include_router(auth_router, prefix=API_PREFIX)
     app.include_router(users_router, prefix=API_PREFIX)

@@ -3,6 +3,11 @@
 from dataclasses import dataclass
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from app.users import service as users_service
+from app.users.models import Role, User
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -51,3 +56,42 @@ async def signed_up(client: httpx.AsyncClient, email: str, password: str = PASSW
     return Account(
         email, password, registered.json()["id"], body["access_token"], body["refresh_token"]
     )
+
+
+async def grant_role(app: FastAPI, email: str, role: str) -> None:
+    """Give a registered user a role, straight in the auth database."""
+    async with app.state.databases.auth.sessions() as session:
+        user = await users_service.get_by_email(session, email)
+        assert user is not None
+        await users_service.assign_role(session, user, role)
+        await session.commit()
+
+
+async def set_roles(app: FastAPI, email: str, roles: list[str]) -> None:
+    async with app.state.databases.auth.sessions() as session:
+        user = await users_service.get_by_email(session, email)
+        assert user is not None
+        user.roles = list(await session.scalars(select(Role).where(Role.name.in_(roles))))
+        await session.commit()
+
+
+async def make_superuser(app: FastAPI, email: str) -> None:
+    async with app.state.databases.auth.sessions() as session:
+        await session.execute(update(User).where(User.email == email).values(is_superuser=True))
+        await session.commit()
+
+
+async def an_admin(
+    client: httpx.AsyncClient, app: FastAPI, email: str = "boss@example.com"
+) -> Account:
+    """A signed-in user with the admin role."""
+    admin = await signed_up(client, email)
+    await grant_role(app, email, "admin")
+    return admin
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["detail"], str)

@@ -9,9 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from app.auth.models import ApiKey
-from app.users import service as users_service
-from app.users.models import Role, User
-from tests.accounts import API, Account, signed_up
+from tests.accounts import API, Account, grant_role, make_superuser, set_roles, signed_up
 
 KEYS = f"{API}/auth/api-keys"
 ME = f"{API}/users/me"
@@ -39,28 +37,6 @@ async def new_key(client: httpx.AsyncClient, owner: Account, scopes: list[str]) 
 
 def api_key(key: str) -> dict[str, str]:
     return {"X-API-Key": key}
-
-
-async def grant_role(app: FastAPI, email: str, role: str) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
-        assert user is not None
-        await users_service.assign_role(session, user, role)
-        await session.commit()
-
-
-async def set_roles(app: FastAPI, email: str, roles: list[str]) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
-        assert user is not None
-        user.roles = list(await session.scalars(select(Role).where(Role.name.in_(roles))))
-        await session.commit()
-
-
-async def make_superuser(app: FastAPI, email: str) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        await session.execute(update(User).where(User.email == email).values(is_superuser=True))
-        await session.commit()
 
 
 def assert_unauthorized(response: httpx.Response) -> None:

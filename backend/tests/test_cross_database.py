@@ -19,19 +19,10 @@ from app.main import create_app
 from app.orders.models import Order, OrderItem
 from app.products.models import Product
 from app.projects.models import Project
-from app.users import service as users_service
 from app.users.models import User
-from tests.accounts import API, PASSWORD, Account, login, signed_up
+from tests.accounts import API, PASSWORD, Account, grant_role, login, signed_up
 from tests.conftest import TEST_SECRET, client_for, empty_tables, running, url_string
 from tests.probes import with_probes
-
-
-async def make_admin(app: FastAPI, email: str) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
-        assert user is not None
-        await users_service.assign_role(session, user, "admin")
-        await session.commit()
 
 
 async def give_belongings(client: httpx.AsyncClient, app: FastAPI, owner: Account) -> None:
@@ -107,7 +98,7 @@ async def test_an_admin_can_erase_a_user_and_an_unknown_id_is_404(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     boss = await signed_up(client, "boss@example.com")
-    await make_admin(app, boss.email)
+    await grant_role(app, boss.email, "admin")
     ada = await signed_up(client, "ada@example.com")
     await give_belongings(client, app, ada)
 
@@ -127,7 +118,7 @@ async def test_an_erasure_that_dies_after_marking_the_user_is_finished_by_runnin
     ada = await signed_up(client, "ada@example.com")
     await give_belongings(client, app, ada)
     boss = await signed_up(client, "boss@example.com")
-    await make_admin(app, boss.email)
+    await grant_role(app, boss.email, "admin")
 
     async def process_dies(*_: object) -> dict[str, int]:
         raise RuntimeError("the process was killed here")

@@ -6,35 +6,13 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from app.users import service as users_service
-from tests.accounts import API, Account, login, signed_up
+from tests.accounts import API, Account, an_admin, assert_error, login, signed_up
 
 DASHBOARD = f"{API}/dashboard"
 PROJECTS = f"{API}/projects"
 PRODUCTS = f"{API}/products"
 ORDERS = f"{API}/orders"
 KEYS = f"{API}/auth/api-keys"
-
-
-async def make_admin(app: FastAPI, email: str) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
-        assert user is not None
-        await users_service.assign_role(session, user, "admin")
-        await session.commit()
-
-
-async def an_admin(client: httpx.AsyncClient, app: FastAPI) -> Account:
-    boss = await signed_up(client, "boss@example.com")
-    await make_admin(app, boss.email)
-    return boss
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["code"] == code
-    assert isinstance(body["detail"], str)
 
 
 async def dashboard_of(client: httpx.AsyncClient, account: Account) -> dict[str, Any]:

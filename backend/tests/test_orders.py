@@ -9,32 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.users import service as users_service
-from tests.accounts import API, Account, signed_up
+from tests.accounts import API, Account, an_admin, assert_error, signed_up
 
 PRODUCTS = f"{API}/products"
 ORDERS = f"{API}/orders"
-
-
-async def make_admin(app: FastAPI, email: str) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
-        assert user is not None
-        await users_service.assign_role(session, user, "admin")
-        await session.commit()
-
-
-async def an_admin(client: httpx.AsyncClient, app: FastAPI) -> Account:
-    boss = await signed_up(client, "boss@example.com")
-    await make_admin(app, boss.email)
-    return boss
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["code"] == code
-    assert isinstance(body["detail"], str)
 
 
 async def new_product(

@@ -6,54 +6,25 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
-from sqlalchemy import select, update
 
 from app.auth.dependencies import require_permissions
 from app.core.config import Settings
 from app.core.pagination import encode_cursor
 from app.main import create_app
-from app.users import service as users_service
-from app.users.models import Role, User
-from tests.accounts import API, Account, login, signed_up
+from tests.accounts import (
+    API,
+    an_admin,
+    assert_error,
+    grant_role,
+    login,
+    make_superuser,
+    set_roles,
+    signed_up,
+)
 from tests.conftest import client_for, empty_tables, running
 
 ME = f"{API}/users/me"
 USERS = f"{API}/users"
-
-
-async def grant_role(app: FastAPI, email: str, role: str) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
-        assert user is not None
-        await users_service.assign_role(session, user, role)
-        await session.commit()
-
-
-async def set_roles(app: FastAPI, email: str, roles: list[str]) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
-        assert user is not None
-        user.roles = list(await session.scalars(select(Role).where(Role.name.in_(roles))))
-        await session.commit()
-
-
-async def make_superuser(app: FastAPI, email: str) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        await session.execute(update(User).where(User.email == email).values(is_superuser=True))
-        await session.commit()
-
-
-async def an_admin(client: httpx.AsyncClient, app: FastAPI) -> Account:
-    admin = await signed_up(client, "admin@example.com")
-    await grant_role(app, admin.email, "admin")
-    return admin
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["code"] == code
-    assert isinstance(body["detail"], str)
 
 
 # --- roles of a new user ---------------------------------------------------------------------
@@ -128,7 +99,7 @@ async def test_a_superuser_without_any_role_passes_every_check(
 async def test_an_admin_who_drops_their_own_admin_role_loses_access_on_the_next_request(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
 
     dropped = await client.patch(
         f"{USERS}/{admin.id}", json={"roles": ["member"]}, headers=admin.headers
@@ -145,7 +116,7 @@ async def test_an_admin_who_drops_their_own_admin_role_loses_access_on_the_next_
 async def test_an_admin_pages_through_every_user_exactly_once_in_id_order(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     others = [await signed_up(client, f"user{number}@example.com") for number in range(6)]
     expected = sorted([admin.id, *(other.id for other in others)])
 
@@ -177,7 +148,7 @@ async def test_an_admin_pages_through_every_user_exactly_once_in_id_order(
 async def test_the_last_page_has_no_next_cursor_even_when_it_is_full(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     await signed_up(client, "ada@example.com")
 
     first = (await client.get(USERS, params={"limit": 1}, headers=admin.headers)).json()
@@ -193,7 +164,7 @@ async def test_the_last_page_has_no_next_cursor_even_when_it_is_full(
 
 
 async def test_the_list_shows_each_users_roles(client: httpx.AsyncClient, app: FastAPI) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     await signed_up(client, "ada@example.com")
 
     items = (await client.get(USERS, headers=admin.headers)).json()["items"]
@@ -206,7 +177,7 @@ async def test_the_list_shows_each_users_roles(client: httpx.AsyncClient, app: F
 async def test_a_page_size_outside_1_to_100_is_refused(
     client: httpx.AsyncClient, app: FastAPI, limit: str
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
 
     response = await client.get(USERS, params={"limit": limit}, headers=admin.headers)
 
@@ -231,7 +202,7 @@ async def test_a_page_size_outside_1_to_100_is_refused(
 async def test_a_garbage_cursor_is_a_400(
     client: httpx.AsyncClient, app: FastAPI, cursor: str
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
 
     response = await client.get(f"{USERS}?cursor={cursor}", headers=admin.headers)
 
@@ -242,7 +213,7 @@ async def test_a_garbage_cursor_is_a_400(
 async def test_a_cursor_beyond_the_id_range_is_not_a_server_error(
     client: httpx.AsyncClient, app: FastAPI, after_id: int
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
 
     response = await client.get(
         USERS, params={"cursor": encode_cursor(after_id)}, headers=admin.headers
@@ -259,7 +230,7 @@ async def test_a_cursor_beyond_the_id_range_is_not_a_server_error(
 
 
 async def test_an_admin_reads_one_user(client: httpx.AsyncClient, app: FastAPI) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     ada = await signed_up(client, "ada@example.com")
 
     response = await client.get(f"{USERS}/{ada.id}", headers=admin.headers)
@@ -273,7 +244,7 @@ async def test_an_admin_reads_one_user(client: httpx.AsyncClient, app: FastAPI) 
 
 
 async def test_an_unknown_user_is_not_found(client: httpx.AsyncClient, app: FastAPI) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     missing = admin.id + 1000
 
     read = await client.get(f"{USERS}/{missing}", headers=admin.headers)
@@ -289,7 +260,7 @@ async def test_an_unknown_user_is_not_found(client: httpx.AsyncClient, app: Fast
 async def test_a_user_id_beyond_the_id_range_is_not_a_server_error(
     client: httpx.AsyncClient, app: FastAPI, user_id: int
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
 
     read = await client.get(f"{USERS}/{user_id}", headers=admin.headers)
     changed = await client.patch(
@@ -304,7 +275,7 @@ async def test_a_user_id_beyond_the_id_range_is_not_a_server_error(
 async def test_no_answer_ever_shows_a_password_hash(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     ada = await signed_up(client, "ada@example.com")
 
     answers = [
@@ -328,7 +299,7 @@ async def test_no_answer_ever_shows_a_password_hash(
 async def test_a_user_made_admin_can_list_users_on_the_next_request(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     ada = await signed_up(client, "ada@example.com")
     assert_error(await client.get(USERS, headers=ada.headers), 403, "permission_denied")
 
@@ -346,7 +317,7 @@ async def test_a_user_made_admin_can_list_users_on_the_next_request(
 async def test_an_unknown_role_is_refused_and_nothing_changes(
     client: httpx.AsyncClient, app: FastAPI, roles: list[str]
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     ada = await signed_up(client, "ada@example.com")
 
     response = await client.patch(f"{USERS}/{ada.id}", json={"roles": roles}, headers=admin.headers)
@@ -360,7 +331,7 @@ async def test_an_unknown_role_is_refused_and_nothing_changes(
 async def test_a_deactivated_user_is_locked_out_at_once(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     ada = await signed_up(client, "ada@example.com")
     assert (await client.get(ME, headers=ada.headers)).status_code == 200
 
@@ -384,7 +355,7 @@ async def test_a_deactivated_user_is_locked_out_at_once(
 async def test_a_reactivated_user_can_sign_in_again(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     ada = await signed_up(client, "ada@example.com")
     await client.patch(f"{USERS}/{ada.id}", json={"is_active": False}, headers=admin.headers)
 
@@ -416,7 +387,7 @@ async def test_a_reactivated_user_can_sign_in_again(
 async def test_an_invalid_admin_update_is_refused_and_nothing_changes(
     client: httpx.AsyncClient, app: FastAPI, body: dict[str, Any]
 ) -> None:
-    admin = await an_admin(client, app)
+    admin = await an_admin(client, app, "admin@example.com")
     ada = await signed_up(client, "ada@example.com")
 
     response = await client.patch(f"{USERS}/{ada.id}", json=body, headers=admin.headers)

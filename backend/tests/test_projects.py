@@ -9,26 +9,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.users import service as users_service
-from tests.accounts import API, Account, signed_up
+from tests.accounts import API, Account, assert_error, grant_role, signed_up
 
 PROJECTS = f"{API}/projects"
 USERS = f"{API}/users"
-
-
-async def make_admin(app: FastAPI, email: str) -> None:
-    async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
-        assert user is not None
-        await users_service.assign_role(session, user, "admin")
-        await session.commit()
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["code"] == code
-    assert isinstance(body["detail"], str)
 
 
 async def new_project(
@@ -240,7 +224,7 @@ async def test_a_user_whose_roles_were_taken_away_is_refused_their_projects(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     boss = await signed_up(client, "boss@example.com")
-    await make_admin(app, boss.email)
+    await grant_role(app, boss.email, "admin")
     ada = await signed_up(client, "ada@example.com")
     project = await new_project(client, ada, "Apollo")
     url = f"{PROJECTS}/{project['id']}"
@@ -259,7 +243,7 @@ async def test_a_user_whose_roles_were_taken_away_is_refused_their_projects(
 
     for response in answers:
         assert_error(response, 403, "permission_denied")
-    await make_admin(app, ada.email)
+    await grant_role(app, ada.email, "admin")
     assert (await client.get(url, headers=ada.headers)).json() == project
 
 

@@ -1,0 +1,168 @@
+"""Swagger UI at /docs and ReDoc at /redoc, with their JavaScript and CSS served by the
+service itself: FastAPI's default pages load them from a CDN, and render blank offline.
+
+The assets come from the `fastapi-offline` package (Swagger UI 5, ReDoc 2), so
+upgrading them is a lock-file change.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from app.auth.schemas import (
+    ApiKeyCreate,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshRequest,
+)
+from app.orders.schemas import OrderCreate
+from app.products.schemas import ProductCreate, ProductUpdate
+from app.projects.schemas import ProjectCreate, ProjectUpdate
+from app.users.schemas import (
+    AccountDeletion,
+    AdminUserUpdate,
+    PasswordChange,
+    UserCreate,
+    UserUpdate,
+)
+
+SWAGGER_URL = "/docs"
+REDOC_URL = "/redoc"
+ASSETS_URL = "/docs/assets"
+
+OPENAPI_TAGS: list[dict[str, Any]] = [
+    {
+        "name": "health",
+        "description": "Probes for load balancers and orchestrators: `/health/live` touches no "
+        "database, `/health/ready` checks both.",
+    },
+    {
+        "name": "auth",
+        "description": "Sign in and out, rotate tokens, list and end login sessions, reset a "
+        "password, manage API keys. Lives in the **auth database**. To try the other routes "
+        "here, register, then sign in with **Authorize** (the email is the username).",
+    },
+    {
+        "name": "users",
+        "description": "Your own account, and every account for administrators (`users:admin`). "
+        "Lives in the **auth database**; erasing a user also clears the app database.",
+    },
+    {
+        "name": "projects",
+        "description": "The example domain to copy: your own projects. Lives in the **app "
+        "database**.",
+    },
+    {
+        "name": "products",
+        "description": "The catalogue: anyone signed in reads it, `products:write` changes it. "
+        "Lives in the **app database**.",
+    },
+    {
+        "name": "orders",
+        "description": "Your orders: placing one takes the stock and records the prices of the "
+        "moment, cancelling puts the stock back. Lives in the **app database**.",
+    },
+    {
+        "name": "dashboard",
+        "description": "Your account (auth database) and activity (app database), read from "
+        "both at once.",
+    },
+]
+
+# One example per request body, shown by both pages and pre-filled by "Try it out".
+# Each is a body the API accepts (the tests check it).
+REQUEST_EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
+    UserCreate: {
+        "email": "ada@example.com",
+        "password": "correct horse battery",
+        "full_name": "Ada Lovelace",
+    },
+    RefreshRequest: {"refresh_token": "<refresh_token from the login answer>"},
+    PasswordResetRequest: {"email": "ada@example.com"},
+    PasswordResetConfirm: {"token": "<token from the mail>", "new_password": "a brand new secret"},
+    ApiKeyCreate: {"name": "ci", "scopes": ["projects:read", "projects:write"]},
+    UserUpdate: {"full_name": "Ada King"},
+    PasswordChange: {
+        "current_password": "correct horse battery",
+        "new_password": "a brand new secret",
+    },
+    AccountDeletion: {"password": "correct horse battery"},
+    AdminUserUpdate: {"is_active": True, "roles": ["member"]},
+    ProjectCreate: {"name": "Website relaunch", "description": "Landing page and pricing table"},
+    ProjectUpdate: {"description": "Landing page done; pricing table next"},
+    ProductCreate: {"sku": "MUG-001", "name": "Coffee mug", "price": "12.50", "stock": 100},
+    ProductUpdate: {"price": "11.90", "stock": 80},
+    OrderCreate: {"items": [{"product_id": 1, "quantity": 2}]},
+}
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve both pages and their assets; `app` must be built with docs_url=redoc_url=None."""
+    app.mount(
+        ASSETS_URL,
+        StaticFiles(packages=[("fastapi_offline", "static")]),
+        name="docs-assets",
+    )
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect_url = app.swagger_ui_oauth2_redirect_url or f"{SWAGGER_URL}/oauth2-redirect"
+
+    @app.get(SWAGGER_URL, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{redirect_url}",
+            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+            # No badge fetched from the public validator: the page makes no outside request.
+            swagger_ui_parameters={"validatorUrl": None, **(app.swagger_ui_parameters or {})},
+        )
+
+    # Where Swagger UI's OAuth2 flows that leave the page (not the password flow) land.
+    @app.get(redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get(REDOC_URL, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    build_openapi = app.openapi
+
+    def openapi_with_examples() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            add_request_examples(build_openapi())
+        return build_openapi()
+
+    app.openapi = openapi_with_examples  # type: ignore[method-assign]
+
+
+def add_request_examples(schema: dict[str, Any]) -> None:
+    """Put each JSON body's example on its operations, where both pages look for it."""
+    examples = {
+        f"#/components/schemas/{model.__name__}": example
+        for model, example in REQUEST_EXAMPLES.items()
+    }
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            media = content.get("application/json")
+            if media is not None and media["schema"].get("$ref") in examples:
+                media["example"] = examples[media["schema"]["$ref"]]
