@@ -3,7 +3,7 @@
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from app.core.errors import BadRequest
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page (1 to 100)")]
 Cursor = Annotated[
@@ -23,6 +24,22 @@ Cursor = Annotated[
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+def page_of(
+    rows: Sequence[R], limit: int, item: Callable[[R], T], key: Callable[[R], Any]
+) -> Page[T]:
+    """A page from up to `limit + 1` rows: the extra row only says that more follow.
+
+    Services fetch `limit + 1` in the index's order; `key` gives the sort key of a row,
+    which the next page's query continues after.
+    """
+    shown = rows[:limit]
+    more = len(rows) > limit
+    return Page(
+        items=[item(row) for row in shown],
+        next_cursor=encode_cursor(key(shown[-1])) if more else None,
+    )
 
 
 def encode_cursor(*key: Any) -> str:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from app.auth.dependencies import Principal, require_permissions
 from app.core.database import AppDb
 from app.core.errors import NotFound, errors
-from app.core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.core.params import PathId, parse_id
 from app.orders import service
 from app.orders.models import Order
@@ -51,11 +51,7 @@ async def list_orders(
 ) -> Page[OrderSummary]:
     before_id = decode_cursor(cursor, parse_id)[0] if cursor else None
     orders = await service.list_page(app_db, user.id, limit=limit + 1, before_id=before_id)
-    page = orders[:limit]
-    return Page(
-        items=[OrderSummary.model_validate(order) for order in page],
-        next_cursor=encode_cursor(page[-1].id) if len(orders) > limit else None,
-    )
+    return page_of(orders, limit, OrderSummary.model_validate, lambda row: row.id)
 
 
 @router.get("/{order_id}", responses=errors(401, 403, 404, 422))

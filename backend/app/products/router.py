@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from app.auth.dependencies import CurrentUser, Principal, require_permissions
 from app.core.database import AppDb
 from app.core.errors import NotFound, errors
-from app.core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.core.params import PathId, parse_id
 from app.products import service
 from app.products.models import Product
@@ -34,11 +34,7 @@ async def list_products(
 ) -> Page[ProductRead]:
     after_id = decode_cursor(cursor, parse_id)[0] if cursor else None
     products = await service.list_page(app_db, limit=limit + 1, after_id=after_id)
-    page = products[:limit]
-    return Page(
-        items=[ProductRead.model_validate(product) for product in page],
-        next_cursor=encode_cursor(page[-1].id) if len(products) > limit else None,
-    )
+    return page_of(products, limit, ProductRead.model_validate, lambda row: row.id)
 
 
 @router.post("", status_code=201, responses=errors(401, 403, 409, 422))

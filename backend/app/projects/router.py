@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.core.database import AppDb
 from app.core.errors import errors
-from app.core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.core.params import parse_id
 from app.projects import service
 from app.projects.dependencies import ProjectReader, ProjectWriter, ReadableProject, WritableProject
@@ -20,11 +20,7 @@ async def list_projects(
     """Your projects, newest first, a page at a time."""
     before_id = decode_cursor(cursor, parse_id)[0] if cursor else None
     projects = await service.list_page(app_db, user.id, limit=limit + 1, before_id=before_id)
-    page = projects[:limit]
-    return Page(
-        items=[ProjectRead.model_validate(project) for project in page],
-        next_cursor=encode_cursor(page[-1].id) if len(projects) > limit else None,
-    )
+    return page_of(projects, limit, ProjectRead.model_validate, lambda row: row.id)
 
 
 @router.post("", status_code=201, responses=errors(401, 403, 422))

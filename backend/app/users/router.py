@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from app.auth.dependencies import CurrentUser, SessionUser, UsersAdmin
 from app.core.database import AuthDb, DatabasesDep
 from app.core.errors import NotFound, errors
-from app.core.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.core.params import PathId, parse_id
 from app.erasure.service import erase_user
 from app.users import service
@@ -58,10 +58,11 @@ async def list_users(
     """Every user, in id order, a page at a time (needs `users:admin`)."""
     after_id = decode_cursor(cursor, parse_id)[0] if cursor else None
     users = await service.list_page(auth_db, limit=limit + 1, after_id=after_id)
-    page = users[:limit]
-    return Page(
-        items=[UserRead.of(user, [role.name for role in user.roles]) for user in page],
-        next_cursor=encode_cursor(page[-1].id) if len(users) > limit else None,
+    return page_of(
+        users,
+        limit,
+        lambda user: UserRead.of(user, [role.name for role in user.roles]),
+        lambda row: row.id,
     )
 
 
