@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.users.schemas import Email, Password, RequestBody
 
@@ -21,6 +21,10 @@ class TokenPair(BaseModel):
 
 
 class RefreshRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "<refresh_token from the login answer>"}]}
+    )
+
     refresh_token: Token
 
 
@@ -34,6 +38,8 @@ class SessionRead(BaseModel):
 
 
 class PasswordResetRequest(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ada@example.com"}]})
+
     email: Email
 
 
@@ -44,11 +50,23 @@ class ResetRequested(BaseModel):
 
 
 class PasswordResetConfirm(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"token": "<token from the mail>", "new_password": "a brand new secret"}]
+        }
+    )
+
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     new_password: Password
 
 
 class ApiKeyCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "ci", "scopes": ["projects:read", "projects:write"]}]
+        }
+    )
+
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     scopes: Annotated[list[Scope], Field(max_length=50, examples=[["projects:read"]])]
     expires_at: AwareDatetime | None = None

@@ -17,6 +17,10 @@ class OrderLine(RequestBody):
 
 
 class OrderCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [{"product_id": 1, "quantity": 2}]}]}
+    )
+
     items: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
 
 

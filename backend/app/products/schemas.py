@@ -22,6 +22,12 @@ Stock = Annotated[int, Field(ge=0, le=2_000_000_000)]
 
 
 class ProductCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"sku": "MUG-001", "name": "Coffee mug", "price": "12.50", "stock": 100}]
+        }
+    )
+
     sku: Sku
     name: ProductName
     price: Price
@@ -29,6 +35,8 @@ class ProductCreate(RequestBody):
 
 
 class ProductUpdate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"price": "11.90", "stock": 80}]})
+
     name: ProductName | None = None
     price: Price | None = None
     stock: Stock | None = None

@@ -12,11 +12,23 @@ Description = Annotated[str, StringConstraints(max_length=10_000)]
 
 
 class ProjectCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Website relaunch", "description": "Landing page and pricing table"}
+            ]
+        }
+    )
+
     name: ProjectName
     description: Description | None = None
 
 
 class ProjectUpdate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"description": "Landing page done; pricing table next"}]}
+    )
+
     name: ProjectName | None = None
     description: Description | None = None
 

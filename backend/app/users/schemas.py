@@ -53,26 +53,56 @@ class RequestBody(BaseModel):
 
 
 class UserCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "password": "correct horse battery",
+                    "full_name": "Ada Lovelace",
+                }
+            ]
+        }
+    )
+
     email: Email
     password: Password
     full_name: FullName | None = None
 
 
 class UserUpdate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"full_name": "Ada King"}]})
+
     email: Email | None = None
     full_name: FullName | None = None
 
 
 class PasswordChange(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"current_password": "correct horse battery", "new_password": "a brand new secret"}
+            ]
+        }
+    )
+
     current_password: Annotated[str, StringConstraints(max_length=128)]
     new_password: Password
 
 
 class AccountDeletion(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"password": "correct horse battery"}]}
+    )
+
     password: Annotated[str, StringConstraints(max_length=128)]
 
 
 class AdminUserUpdate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"is_active": True, "roles": ["member"]}]}
+    )
+
     is_active: bool | None = None
     roles: Annotated[list[RoleName], Field(max_length=20)] | None = None
 
