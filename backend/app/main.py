@@ -14,6 +14,8 @@ from app.core.docs import OPENAPI_TAGS, install_docs
 from app.core.errors import install_error_handlers
 from app.core.http import install_http_protections
 from app.core.mail import create_mailer
+from app.core.observability import install_observability
+from app.core.tracing import trace_databases
 from app.dashboard.router import router as dashboard_router
 from app.health.router import router as health_router
 from app.orders.router import router as orders_router
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Engines connect lazily: the service starts even when a database is down,
         # and /health/ready says which one.
         app.state.databases = create_databases(settings)
+        trace_databases(app)
         app.state.mailer = create_mailer(settings)
         logger.info(
             "databases (%s mode): auth=%s app=%s",
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_http_protections(app, settings)
+    install_observability(app, settings)
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health_router)

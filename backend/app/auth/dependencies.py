@@ -22,6 +22,7 @@ from app.core.config import API_PREFIX, Settings
 from app.core.database import Database, DatabasesDep, UTCDateTime
 from app.core.dependencies import SettingsDep
 from app.core.errors import Forbidden, Unauthorized
+from app.core.logging import bind_user_id
 from app.core.security import InvalidToken, decode_token, digest
 from app.users.models import Permission, Role, User, role_permissions, user_roles
 from app.users.schemas import UserRead
@@ -192,6 +193,7 @@ async def optional_user(
 async def current_user(principal: Annotated[Principal | None, Depends(optional_user)]) -> Principal:
     if principal is None:
         raise Unauthorized()
+    bind_user_id(principal.id)  # the request's log lines name the user from here on
     return principal
 
 

@@ -140,11 +140,37 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_timeout: float = Field(default=10.0, gt=0)
 
+    # Logs, metrics and traces (README: "Logs, metrics and traces").
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # auto: readable text when ENVIRONMENT=development, one JSON object per line otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    metrics_enabled: bool = True
+    # Tracing is off unless this names an OTLP/HTTP collector (http://host:4318).
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "dualbase"
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("otel_exporter_otlp_endpoint", mode="before")
+    @classmethod
+    def _check_otlp_endpoint(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().rstrip("/") or None  # set but empty: tracing stays off
+            if value is not None and not value.startswith(("http://", "https://")):
+                raise ConfigError(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL "
+                    "(the collector's OTLP/HTTP port, e.g. http://localhost:4318)"
+                )
         return value
 
     @field_validator("data_dir")
