@@ -27,10 +27,18 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from devtools.servers import database_url, fresh_database, migrate, service_environment, uvicorn
+from devtools.servers import (
+    REPO,
+    database_url,
+    fresh_database,
+    migrate,
+    service_environment,
+    uvicorn,
+)
 from jose import jwt
 
 BENCH = Path(__file__).resolve().parent
+ARTIFACTS = REPO / "artifacts" / "bench"  # the servers' logs
 SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
 AUTH_DB, APP_DB = "dualbase_bench_auth", "dualbase_bench_app"
 PASSWORD = "benchmark password"
@@ -116,12 +124,15 @@ async def login_storm_process(base: str, email: str, seconds: float) -> asyncio.
     generators share the CPU with the server, and this measures the server."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
-        __file__,
+        "-m",
+        "bench.run",
         "login-storm",
         base,
         email,
         str(seconds),
         stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
         preexec_fn=lambda: os.nice(10),
     )
 
@@ -151,7 +162,8 @@ async def main() -> int:
     env = service_environment(fresh_database(AUTH_DB), fresh_database(APP_DB))
     migrate(env)
     results: dict[str, Result] = {}
-    with uvicorn("app.main:create_app", env) as base:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with uvicorn("app.main:create_app", env, log=ARTIFACTS / "service.log") as base:
         async with httpx.AsyncClient(base_url=base) as http:
             email = "member@bench.example"
             (
@@ -174,7 +186,10 @@ async def main() -> int:
         storm = await login_storm_process(base, email, SECONDS + 2)
         await asyncio.sleep(1)  # the logins are under way
         results["3"] = await wrk(f"{base}/health/live", None)
-        logins = int((await storm.communicate())[0] or 0)
+        out, err = await storm.communicate()
+        if storm.returncode != 0:
+            print(f"the login clients failed:\n{err.decode()[-2000:]}", file=sys.stderr)
+        logins = int(out or 0)
         results["5a"] = await wrk(f"{base}/api/v1/projects", token, connections=4)
         started = time.perf_counter()
         await seed_projects(user_id, 999_000, start=1_000)
@@ -188,7 +203,9 @@ async def main() -> int:
         "FLOOR_USER_ID": str(user_id),
         "FLOOR_SESSION_ID": str(session_id),
     }
-    with uvicorn("floor_app:create_app", floor_env, cwd=BENCH) as floor:
+    with uvicorn(
+        "floor_app:create_app", floor_env, cwd=BENCH, log=ARTIFACTS / "floor.log"
+    ) as floor:
         results["4"] = await wrk(f"{floor}/api/v1/projects", None)
 
     rows = [
