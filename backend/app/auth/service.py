@@ -67,7 +67,7 @@ async def login(
     )
     auth_db.add(session)
     await auth_db.flush()
-    return _token_pair(settings, session)
+    return _token_pair(settings, session.user_id, session.id, session.refresh_jti)
 
 
 async def refresh(
@@ -123,20 +123,13 @@ async def refresh(
                 code="token_reused",
             )
         raise Unauthorized("Invalid refresh token", code="invalid_token")
-    session = await auth_db.get_one(LoginSession, claims.session_id, populate_existing=True)
-    return _token_pair(settings, session)
+    return _token_pair(settings, claims.user_id, claims.session_id, new_jti)
 
 
-def _token_pair(settings: Settings, session: LoginSession) -> TokenPair:
-    access, _ = create_token(
-        settings, type="access", user_id=session.user_id, session_id=session.id
-    )
+def _token_pair(settings: Settings, user_id: int, session_id: int, refresh_jti: str) -> TokenPair:
+    access, _ = create_token(settings, type="access", user_id=user_id, session_id=session_id)
     refresh_token, _ = create_token(
-        settings,
-        type="refresh",
-        user_id=session.user_id,
-        session_id=session.id,
-        jti=session.refresh_jti,
+        settings, type="refresh", user_id=user_id, session_id=session_id, jti=refresh_jti
     )
     return TokenPair(
         access_token=access,
