@@ -13,8 +13,11 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from app.core.errors import add_common_errors
 
 SWAGGER_URL = "/docs"
 REDOC_URL = "/redoc"
@@ -61,7 +64,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
 
 
 def install_docs(app: FastAPI) -> None:
-    """Serve both pages and their assets; `app` must be built with docs_url=redoc_url=None."""
+    """Serve both pages, their assets and the OpenAPI document they read; `app` must be
+    built with docs_url=redoc_url=None."""
     app.mount(
         ASSETS_URL,
         StaticFiles(packages=[("fastapi_offline", "static")]),
@@ -100,14 +104,24 @@ def install_docs(app: FastAPI) -> None:
             with_google_fonts=False,
         )
 
-    build_openapi = app.openapi
-
-    def openapi_with_examples() -> dict[str, Any]:
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document, built once: FastAPI's, with every operation's common
+        errors and each request body's example added."""
         if app.openapi_schema is None:
-            add_request_examples(build_openapi())
-        return build_openapi()
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            add_common_errors(schema)
+            add_request_examples(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
 
-    app.openapi = openapi_with_examples  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def add_request_examples(schema: dict[str, Any]) -> None:

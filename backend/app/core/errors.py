@@ -17,7 +17,6 @@ from asyncpg.exceptions import (
 )
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -260,33 +259,15 @@ async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     return _json(500, "Internal server error", "internal_error", headers)
 
 
-def document_common_errors(app: FastAPI) -> None:
-    """Document, on every operation, the errors any operation of its kind can give.
+def add_common_errors(schema: dict[str, Any]) -> None:
+    """Document, on every operation of an OpenAPI `schema`, the errors any operation of
+    its kind can give.
 
     Routes list their own (404, 409...); this adds what comes from the framework and
     the infrastructure: 400 and 413 for an unreadable or oversized body, 401 where
     credentials are taken, 503 where a database is used, and FastAPI's 422 described
     with our error shape instead of its own.
     """
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-                tags=app.openapi_tags,
-            )
-            _add_common_errors(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _add_common_errors(schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in (ErrorBody, ValidationErrorItem, ValidationErrorBody):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -325,4 +306,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unhandled_error)
-    document_common_errors(app)
