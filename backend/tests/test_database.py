@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.core.config import Settings
 from app.main import create_app
 from app.projects.models import Project
+from tests.accounts import API, signed_up
 from tests.conftest import Backend, client_for, empty_tables, running
 from tests.probes import with_probes
 
@@ -135,3 +136,40 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
         assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
         assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
         assert await connection.scalar(text("PRAGMA busy_timeout")) == 5000
+
+
+async def test_connections_the_server_dropped_are_replaced_before_use(
+    settings: Settings, backend: Backend
+) -> None:
+    """The pre-ping at checkout finds a pooled connection the server has closed (a
+    restart, an idle timeout, an admin's kill) and opens a new one: the request
+    succeeds instead of failing with the dead connection."""
+    if backend.admin_url is None:
+        pytest.skip("SQLite has no server to drop a connection")
+    own_id = "SELECT pg_backend_pid()" if backend.name == "postgresql" else "SELECT CONNECTION_ID()"
+    kill = "SELECT pg_terminate_backend(:id)" if backend.name == "postgresql" else "KILL :id"
+    admin = create_async_engine(backend.admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with running(create_app(settings)) as app, client_for(app) as http:
+            ada = await signed_up(http, "ada@example.com")
+            assert (await http.get(f"{API}/projects", headers=ada.headers)).status_code == 200
+            databases = app.state.databases
+            killed = {}
+            for database in (databases.auth, databases.app):
+                # The pool holds the one connection each database has used so far.
+                assert database.engine.pool.checkedin() == 1
+                async with database.engine.connect() as connection:
+                    killed[database.name] = await connection.scalar(text(own_id))
+            async with admin.connect() as connection:
+                for connection_id in killed.values():
+                    await connection.execute(text(kill), {"id": connection_id})
+
+            response = await http.get(f"{API}/projects", headers=ada.headers)
+
+            assert response.status_code == 200, response.text
+            for database in (databases.auth, databases.app):
+                async with database.engine.connect() as connection:
+                    assert await connection.scalar(text(own_id)) != killed[database.name]
+        await empty_tables(app)
+    finally:
+        await admin.dispose()

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Numeric, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, Connection, Dialect
+from sqlalchemy.engine import URL, AdaptedConnection, Connection, Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -245,10 +245,31 @@ def create_engine_for(url: URL, settings: Settings, pool_size: int) -> AsyncEngi
         connect_args=connect_args,
     )
     event.listen(engine.sync_engine, "handle_error", _mark_connect_failures)
+    if url.get_driver_name() == "asyncpg":
+        engine.dialect.do_ping = _ping_asyncpg  # type: ignore[method-assign]
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
+
+
+def _ping_asyncpg(dbapi_connection: DBAPIConnection) -> bool:
+    """`pool_pre_ping` for asyncpg in one round trip instead of three.
+
+    SQLAlchemy's asyncpg ping wraps its probe in BEGIN ... ROLLBACK, so that a prepared
+    statement cannot land on another server connection behind pgbouncer's transaction
+    mode. A simple-protocol `SELECT 1` prepares nothing, so it is just as safe there. The
+    ping runs at every checkout, twice per authenticated request: two round trips fewer
+    on each database, measured in bench/. False marks the connection dead; the pool then
+    replaces it (and, if the server is gone, the connect error becomes a 503).
+    """
+    adapted = cast(AdaptedConnection, dbapi_connection)  # SQLAlchemy's asyncpg adapter
+    try:
+        adapted.run_async(lambda driver: driver.execute("SELECT 1"))
+    except Exception:
+        logger.debug("pre-ping failed", exc_info=True)
+        return False
+    return True
 
 
 def _mark_connect_failures(context: ExceptionContext) -> None:
