@@ -30,7 +30,7 @@ $(VENV)/.dev: $(BACKEND)/requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime migrate ## Serve on http://127.0.0.1:8000 with reload (embedded SQLite unless configured)
-	cd $(BACKEND) && ../$(BIN)/uvicorn --factory app.main:create_app --reload --host $(HOST) --port $(PORT)
+	cd $(BACKEND) && ../$(BIN)/uvicorn --factory app.main:create_app --reload --loop asyncio --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev ## Run the suite on SQLite, PostgreSQL and MariaDB (DUALBASE_TEST_BACKENDS picks)
 	cd $(BACKEND) && ../$(BIN)/pytest $(PYTEST_ARGS)

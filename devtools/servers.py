@@ -85,6 +85,8 @@ def uvicorn(
             str(port),
             "--workers",
             "1",
+            "--loop",
+            "asyncio",
             "--no-access-log",
             "--log-level",
             "warning",

@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_tags=OPENAPI_TAGS,
+        # Traces are app.core.tracing's (its own provider, when OTEL_* is set). FastAPI's
+        # native telemetry would look for global providers on every request, and find none.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     install_http_protections(app, settings)

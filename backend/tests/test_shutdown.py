@@ -92,12 +92,20 @@ async def test_shutdown_waits_no_longer_than_the_grace_period(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    ("settings", "workers", "grace"),
-    [({}, "1", "20"), ({"WEB_CONCURRENCY": "4", "GRACEFUL_SHUTDOWN_SECONDS": "45"}, "4", "45")],
+    ("settings", "workers", "grace", "loop"),
+    [
+        ({}, "1", "20", "asyncio"),
+        (
+            {"WEB_CONCURRENCY": "4", "GRACEFUL_SHUTDOWN_SECONDS": "45", "UVICORN_LOOP": "uvloop"},
+            "4",
+            "45",
+            "uvloop",
+        ),
+    ],
     ids=["defaults", "from-environment"],
 )
-def test_start_script_takes_workers_and_grace_period_from_the_environment(
-    tmp_path: Path, settings: dict[str, str], workers: str, grace: str
+def test_start_script_takes_workers_grace_period_and_loop_from_the_environment(
+    tmp_path: Path, settings: dict[str, str], workers: str, grace: str, loop: str
 ) -> None:
     # A stand-in uvicorn that prints the arguments the script gives it, one per line.
     fake_bin = tmp_path / "bin"
@@ -108,6 +116,7 @@ def test_start_script_takes_workers_and_grace_period_from_the_environment(
     env = sqlite_environment(tmp_path)
     env.pop("WEB_CONCURRENCY", None)
     env.pop("GRACEFUL_SHUTDOWN_SECONDS", None)
+    env.pop("UVICORN_LOOP", None)
     env.update(settings)
     env["PATH"] = f"{fake_bin}:{Path(sys.executable).parent}:{os.environ['PATH']}"
 
@@ -125,6 +134,7 @@ def test_start_script_takes_workers_and_grace_period_from_the_environment(
     args = [line.removeprefix("uvicorn-arg ") for line in result.stdout.splitlines()]
     assert args[args.index("--workers") + 1] == workers
     assert args[args.index("--timeout-graceful-shutdown") + 1] == grace
+    assert args[args.index("--loop") + 1] == loop
 
 
 def dockerfile_stages() -> list[list[tuple[str, str]]]:
