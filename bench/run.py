@@ -28,6 +28,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 from devtools.servers import (
+    BACKEND,
     REPO,
     database_url,
     fresh_database,
@@ -234,6 +235,22 @@ async def main() -> int:
         (f"(5) large/small p50 is {ratio_5:.2f}", "at most 1.3", ratio_5 <= 1.3),
         ("no errors", "0 non-2xx", all(result.errors == 0 for result in results.values())),
     ]
+    # Where the CPU goes, step by step (bench/steps.py), the service's and the floor's.
+    steps = subprocess.run(
+        [sys.executable, str(BENCH / "steps.py")],
+        cwd=BACKEND,
+        env={
+            **env,
+            "PYTHONPATH": str(BACKEND),
+            "BENCH_USER_ID": str(user_id),
+            "BENCH_SESSION_ID": str(session_id),
+            "BENCH_TOKEN": token,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(steps.stdout if steps.returncode == 0 else f"\nbench/steps.py failed:\n{steps.stderr}")
     print()
     for measured, target, met in targets:
         print(f"{'PASS' if met else 'MISS'}  {measured} (target: {target})")
