@@ -1,7 +1,7 @@
 #!/bin/sh
 # The container's command: prestart, then serve with WEB_CONCURRENCY workers.
 # The event loop is asyncio's own, not uvloop: under mixed load (fast requests beside
-# database-bound ones) uvloop answered 1% of the fast ones 150-600 ms late; asyncio
+# database-bound ones) uvloop left 1% of the fast ones waiting 120-870 ms; asyncio
 # keeps them within tens of ms, for some 15% less throughput (bench/, README).
 # UVICORN_LOOP=uvloop chooses the other trade.
 set -eu
