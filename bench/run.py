@@ -241,7 +241,7 @@ async def main() -> int:
         cwd=BACKEND,
         env={
             **env,
-            "PYTHONPATH": str(BACKEND),
+            "PYTHONPATH": f"{BACKEND}:{REPO}",
             "BENCH_USER_ID": str(user_id),
             "BENCH_SESSION_ID": str(session_id),
             "BENCH_TOKEN": token,

@@ -82,6 +82,8 @@ def serving(factory: str, env: dict[str, str], log: Path, *uvicorn_args: str) ->
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--loop",
+                "asyncio",  # the loop scripts/start.sh serves on
                 *uvicorn_args,
             ],
             cwd=BACKEND_DIR,

@@ -260,8 +260,10 @@ def _ping_asyncpg(dbapi_connection: DBAPIConnection) -> bool:
     statement cannot land on another server connection behind pgbouncer's transaction
     mode. A simple-protocol `SELECT 1` prepares nothing, so it is just as safe there. The
     ping runs at every checkout, twice per authenticated request: two round trips fewer
-    on each database, measured in bench/. False marks the connection dead; the pool then
-    replaces it (and, if the server is gone, the connect error becomes a 503).
+    on each database. Any failure of a bare `SELECT 1` means the connection cannot be
+    trusted: False tells the pool so, which, as for a disconnect found by SQLAlchemy's
+    own ping, discards every connection pooled before now and opens a new one (if the
+    server is gone, that connect error becomes a 503).
     """
     adapted = cast(AdaptedConnection, dbapi_connection)  # SQLAlchemy's asyncpg adapter
     try:
