@@ -16,7 +16,7 @@ import asyncpg
 from app import models  # noqa: F401  (registers every model)
 from app.auth.dependencies import optional_user
 from app.core.config import Settings
-from app.core.database import create_databases
+from app.core.db.registry import create_databases
 from app.core.security import decode_token
 from app.projects.service import list_page
 

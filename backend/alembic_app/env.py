@@ -1,7 +1,6 @@
 """Migrations of the app database: `alembic -n app ...` from backend/."""
 
-import app.models  # noqa: F401  (registers every model on its base)
-from app.core.database import AppBase
-from app.core.migrations import run_migrations
+from app import models
+from app.core.db.migrations import run_migrations
 
-run_migrations("app", AppBase.metadata)
+run_migrations("app", models.APP)

@@ -1,7 +1,6 @@
 """Migrations of the auth database: `alembic -n auth ...` from backend/."""
 
-import app.models  # noqa: F401  (registers every model on its base)
-from app.core.database import AuthBase
-from app.core.migrations import run_migrations
+from app import models
+from app.core.db.migrations import run_migrations
 
-run_migrations("auth", AuthBase.metadata)
+run_migrations("auth", models.AUTH)

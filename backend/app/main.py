@@ -5,25 +5,39 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from app.auth.router import router as auth_router
+from app.auth import router as auth
 from app.core.config import API_PREFIX, Settings
-from app.core.database import create_databases
-from app.core.docs import OPENAPI_TAGS, install_docs
-from app.core.errors import install_error_handlers
-from app.core.http import install_http_protections
+from app.core.db.registry import create_databases
 from app.core.mail import create_mailer
-from app.core.observability import install_observability
-from app.core.tracing import trace_databases
-from app.dashboard.router import router as dashboard_router
-from app.health.router import router as health_router
-from app.orders.router import router as orders_router
-from app.products.router import router as products_router
-from app.projects.router import router as projects_router
-from app.users.router import router as users_router
+from app.core.observability.middleware import install_observability
+from app.core.observability.tracing import trace_databases
+from app.core.web.docs import install_docs
+from app.core.web.errors import install_error_handlers
+from app.core.web.openapi import operation_id
+from app.core.web.protections import install_http_protections
+from app.dashboard import router as dashboard
+from app.erasure import router as erasure
+from app.health import router as health
+from app.orders import router as orders
+from app.products import router as products
+from app.projects import router as projects
+from app.users import router as users
 
 logger = logging.getLogger(__name__)
+
+# Each domain's router and its OpenAPI tag, in the order the docs show them.
+API_ROUTERS: list[APIRouter] = [
+    auth.router,
+    users.router,
+    erasure.router,
+    projects.router,
+    products.router,
+    orders.router,
+    dashboard.router,
+]
+TAGS = [health.TAG, auth.TAG, users.TAG, projects.TAG, products.TAG, orders.TAG, dashboard.TAG]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,9 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_tags=OPENAPI_TAGS,
-        # Traces are app.core.tracing's (its own provider, when OTEL_* is set). FastAPI's
-        # native telemetry would look for global providers on every request, and find none.
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
+        # Traces are app.core.observability.tracing's (its own provider, when OTEL_* is
+        # set). FastAPI's native telemetry would look for global providers on every
+        # request, and find none.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
@@ -68,11 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_observability(app, settings)
     install_error_handlers(app)
     install_docs(app)
-    app.include_router(health_router)
-    app.include_router(auth_router, prefix=API_PREFIX)
-    app.include_router(users_router, prefix=API_PREFIX)
-    app.include_router(projects_router, prefix=API_PREFIX)
-    app.include_router(products_router, prefix=API_PREFIX)
-    app.include_router(orders_router, prefix=API_PREFIX)
-    app.include_router(dashboard_router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     return app

@@ -1,24 +1,16 @@
-"""Imports every model, so that each base's metadata knows all of its tables.
+"""Every model, imported so that each base's metadata knows all of its tables.
 
-Alembic's env.py and `init_db` import this module; add each new models module here.
+Alembic's env.py files, `init-db` and the erasure (which must see every app table)
+read `AUTH` and `APP` from here; add each new models module below.
 """
 
-from app.auth.models import ApiKey, LoginFailure, LoginSession, PasswordResetToken
-from app.orders.models import Order, OrderItem
-from app.products.models import Product
-from app.projects.models import Project
-from app.users.models import Permission, Role, User
+from app.auth import models as auth_models
+from app.core.db.base import AppBase, AuthBase
+from app.orders import models as orders_models
+from app.products import models as products_models
+from app.projects import models as projects_models
 
-__all__ = [
-    "ApiKey",
-    "LoginFailure",
-    "LoginSession",
-    "Order",
-    "OrderItem",
-    "PasswordResetToken",
-    "Permission",
-    "Product",
-    "Project",
-    "Role",
-    "User",
-]
+AUTH = AuthBase.metadata
+APP = AppBase.metadata
+
+MODULES = (auth_models, orders_models, products_models, projects_models)

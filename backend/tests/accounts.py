@@ -6,8 +6,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from app.users import service as users_service
-from app.users.models import Role, User
+from app.auth import accounts
+from app.auth.models import Role, User
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -61,15 +61,15 @@ async def signed_up(client: httpx.AsyncClient, email: str, password: str = PASSW
 async def grant_role(app: FastAPI, email: str, role: str) -> None:
     """Give a registered user a role, straight in the auth database."""
     async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
+        user = await accounts.get_by_email(session, email)
         assert user is not None
-        await users_service.assign_role(session, user, role)
+        await accounts.assign_role(session, user, role)
         await session.commit()
 
 
 async def set_roles(app: FastAPI, email: str, roles: list[str]) -> None:
     async with app.state.databases.auth.sessions() as session:
-        user = await users_service.get_by_email(session, email)
+        user = await accounts.get_by_email(session, email)
         assert user is not None
         user.roles = list(await session.scalars(select(Role).where(Role.name.in_(roles))))
         await session.commit()

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app import models as registered_models  # noqa: F401  (all tables, for empty_tables)
 from app.core.config import BACKEND_DIR, Settings, normalize_database_url
-from app.core.database import AppBase, AuthBase
+from app.core.db.base import AppBase, AuthBase
 from app.main import create_app
 
 SETTINGS_VARIABLES = (

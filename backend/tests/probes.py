@@ -2,14 +2,12 @@
 
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
 
-from app.core.database import AppDb, AuthDb
-from app.core.dual_write import commit_both
+from app.auth.models import User
+from app.core.db.sessions import AppDb, AuthDb
 from app.core.errors import Conflict
 from app.projects.models import Project
-from app.users.models import User
 
 router = APIRouter(prefix="/probe")
 
@@ -59,24 +57,6 @@ async def both(*, app_db: AppDb, auth_db: AuthDb) -> dict[str, int]:
     users = await auth_db.scalar(select(func.count()).select_from(User)) or 0
     projects = await app_db.scalar(select(func.count()).select_from(Project)) or 0
     return {"users": users, "projects": projects}
-
-
-@router.post("/projects/with-owner-name")
-async def create_project_and_rename_owner(
-    *, body: NewProject, app_db: AppDb, auth_db: AuthDb
-) -> dict[str, int]:
-    """Writes both databases through `commit_both`: the app write first, undone if the
-    auth commit fails."""
-    project = Project(owner_id=body.owner_id, name=body.name)
-    app_db.add(project)
-    owner = await auth_db.get_one(User, body.owner_id)
-    owner.full_name = f"owner of {body.name}"
-
-    async def undo(app_session: AsyncSession) -> None:
-        await app_session.execute(delete(Project).where(Project.id == project.id))
-
-    await commit_both(app_db, auth_db, undo_first=undo)
-    return {"id": project.id}
 
 
 @router.get("/boom")

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import FastAPI, Query
 from sqlalchemy import Engine, event, text
 
-from app.core.database import DatabasesDep
+from app.core.db.sessions import DatabasesDep
 from app.main import create_app as create_service
 
 

@@ -8,9 +8,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.auth.models import User
 from app.core.config import Settings
 from app.main import create_app
-from app.users.models import User
 from tests.accounts import API, PASSWORD, login, register, signed_up
 from tests.conftest import client_for, empty_tables, make_settings, running, url_string
 from tests.probes import with_probes

@@ -17,11 +17,10 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from sqlalchemy import event, select, update
 
-from app.auth.models import LoginSession, PasswordResetToken
+from app.auth.models import LoginSession, PasswordResetToken, User
 from app.core import security
 from app.core.config import Settings
 from app.main import create_app
-from app.users.models import User
 from tests.accounts import API, PASSWORD, Account, bearer, login, register, signed_up
 from tests.conftest import client_for, empty_tables, running
 

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from app.core.config import BACKEND_DIR
-from app.core.database import AppBase, AuthBase
+from app.core.db.base import AppBase, AuthBase
 
 REPO = BACKEND_DIR.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"

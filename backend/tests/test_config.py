@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.core.config import BACKEND_DIR, DatabaseMode, Settings
-from app.core.database import create_databases
+from app.core.db.registry import create_databases
 from tests.conftest import make_settings
 
 

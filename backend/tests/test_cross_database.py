@@ -2,27 +2,23 @@
 the orphan check, and the helper that commits a write to both databases."""
 
 import asyncio
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, func, select
 
+from app.auth.models import User
 from app.core.config import BACKEND_DIR, Settings
 from app.erasure import service as erasure
-from app.main import create_app
 from app.orders.models import Order, OrderItem
 from app.products.models import Product
 from app.projects.models import Project
-from app.users.models import User
 from tests.accounts import API, PASSWORD, Account, grant_role, login, signed_up
-from tests.conftest import TEST_SECRET, client_for, empty_tables, running, url_string
-from tests.probes import with_probes
+from tests.conftest import TEST_SECRET, url_string
 
 
 async def give_belongings(client: httpx.AsyncClient, app: FastAPI, owner: Account) -> None:
@@ -234,92 +230,3 @@ async def test_check_orphans_reports_and_fixes_rows_whose_owner_is_gone(
     assert await app_rows(app, ada.id) == {"projects": 0, "orders": 0, "items": 0}
     assert await app_rows(app, bob.id) == {"projects": 2, "orders": 1, "items": 1}
     assert "no orphaned rows" in (await run_cli(settings, "check-orphans")).stdout
-
-
-# --- writing both databases --------------------------------------------------------------
-
-
-@pytest.fixture
-async def probe(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
-    async with running(with_probes(create_app(settings))) as app, client_for(app) as http:
-        yield http, app
-        await empty_tables(app)
-
-
-class CommitFails:
-    """Makes the n-th COMMIT sent through an engine fail, as a server dying would."""
-
-    def __init__(self, engine: object, failing_call: int = 1) -> None:
-        self.engine = engine
-        self.calls = 0
-        self.failing_call = failing_call
-
-    def __call__(self, _connection: object) -> None:
-        self.calls += 1
-        if self.calls == self.failing_call:
-            raise ConnectionResetError("injected: the connection died during COMMIT")
-
-    def __enter__(self) -> "CommitFails":
-        event.listen(self.engine, "commit", self)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "commit", self)
-
-
-async def test_commit_both_writes_both_databases(
-    probe: tuple[httpx.AsyncClient, FastAPI],
-) -> None:
-    client, app = probe
-    ada = await signed_up(client, "ada@example.com")
-
-    response = await client.post(
-        "/probe/projects/with-owner-name", json={"owner_id": ada.id, "name": "Apollo"}
-    )
-
-    assert response.status_code == 200
-    assert await app_rows(app, ada.id) == {"projects": 1, "orders": 0, "items": 0}
-    user = await auth_user(app, ada.id)
-    assert user is not None
-    assert user.full_name == "owner of Apollo"
-
-
-async def test_when_the_second_commit_fails_the_first_write_is_undone(
-    probe: tuple[httpx.AsyncClient, FastAPI],
-) -> None:
-    client, app = probe
-    ada = await signed_up(client, "ada@example.com")
-
-    with CommitFails(app.state.databases.auth.engine.sync_engine):
-        response = await client.post(
-            "/probe/projects/with-owner-name", json={"owner_id": ada.id, "name": "Apollo"}
-        )
-
-    assert response.status_code == 503
-    assert response.json()["database"] == "auth"
-    # The app database's commit had succeeded; the compensation removed the project.
-    assert await app_rows(app, ada.id) == {"projects": 0, "orders": 0, "items": 0}
-    user = await auth_user(app, ada.id)
-    assert user is not None
-    assert user.full_name is None
-
-
-async def test_when_the_compensation_fails_too_it_is_reported_as_inconsistent(
-    probe: tuple[httpx.AsyncClient, FastAPI], caplog: pytest.LogCaptureFixture
-) -> None:
-    client, app = probe
-    ada = await signed_up(client, "ada@example.com")
-
-    with (
-        CommitFails(app.state.databases.auth.engine.sync_engine),
-        CommitFails(app.state.databases.app.engine.sync_engine, failing_call=2),
-        caplog.at_level(logging.CRITICAL, logger="app.core.dual_write"),
-    ):
-        response = await client.post(
-            "/probe/projects/with-owner-name", json={"owner_id": ada.id, "name": "Apollo"}
-        )
-
-    assert response.status_code == 500
-    assert response.json() == {"detail": "Internal server error", "code": "internal_error"}
-    assert "dual write left the databases inconsistent" in caplog.text
-    assert await app_rows(app, ada.id) == {"projects": 1, "orders": 0, "items": 0}

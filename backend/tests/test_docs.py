@@ -8,8 +8,8 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
+from app.core.web.schemas import RequestBody
 from app.main import create_app
-from app.users.schemas import RequestBody
 from tests.conftest import client_for, make_settings
 
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from app.auth.dependencies import CurrentUser
 from app.core.config import Settings
-from app.core.logging import REQUEST_ID, configure_logging
+from app.core.observability.logging import REQUEST_ID, configure_logging
 from tests.accounts import API, bearer, login, signed_up
 from tests.conftest import client_for, empty_tables, make_settings, running
 

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.core.database import AppBase, AuthBase
+from app.core.db.base import AppBase, AuthBase
 from tests.conftest import Backend, alembic_config, migrate
 
 AUTH_TABLES = set(AuthBase.metadata.tables)

@@ -9,8 +9,9 @@ from fastapi import Depends, FastAPI
 
 from app.auth.dependencies import require_permissions
 from app.core.config import Settings
-from app.core.pagination import encode_cursor
+from app.core.web.pagination import encode_cursor
 from app.main import create_app
+from app.projects.permissions import ProjectPermission
 from tests.accounts import (
     API,
     an_admin,
@@ -408,7 +409,10 @@ async def guarded(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
     """The app with one more route, which needs `projects:write`."""
     app = create_app(settings)
 
-    @app.get("/needs-projects-write", dependencies=[Depends(require_permissions("projects:write"))])
+    @app.get(
+        "/needs-projects-write",
+        dependencies=[Depends(require_permissions(ProjectPermission.WRITE))],
+    )
     async def needs_projects_write() -> dict[str, bool]:
         return {"ok": True}
 

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from jose import jwt
 from sqlalchemy import delete
 
+from app.auth.models import User
 from app.core.config import Settings
-from app.users.models import User
 from tests.accounts import API, Account, bearer, signed_up
 
 ME = f"{API}/users/me"

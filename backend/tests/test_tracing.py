@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import event, text
 
 from app.core.config import Settings
-from app.core.tracing import DATABASE_ATTRIBUTE, install_tracing
+from app.core.observability.tracing import DATABASE_ATTRIBUTE, install_tracing
 from app.main import create_app
 from tests.accounts import API, signed_up
 from tests.conftest import client_for, empty_tables, make_settings, running

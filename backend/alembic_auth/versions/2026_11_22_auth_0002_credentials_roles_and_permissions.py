@@ -9,6 +9,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from app.auth.permissions import RoleName, seed_statements
+from app.projects.permissions import ProjectPermission
+from app.users.permissions import UserPermission
 from sqlalchemy.dialects import mysql
 
 revision: str = 'auth_0002'
@@ -116,36 +120,23 @@ def upgrade() -> None:
 
 
 # The roles every installation starts with; new users get "member".
+ROLES = {RoleName.ADMIN: "Administrators", RoleName.MEMBER: "Every registered user"}
 PERMISSIONS = {
-    "users:admin": "List, inspect, activate and deactivate users; assign roles",
-    "projects:read": "Read one's own projects",
-    "projects:write": "Create, change and delete one's own projects",
-}
-ROLES = {
-    "admin": ("Administrators", list(PERMISSIONS)),
-    "member": ("Every registered user", ["projects:read", "projects:write"]),
+    UserPermission.ADMIN: (
+        "List, inspect, activate and deactivate users; assign roles", [RoleName.ADMIN]
+    ),
+    ProjectPermission.READ: ("Read one's own projects", [RoleName.ADMIN, RoleName.MEMBER]),
+    ProjectPermission.WRITE: (
+        "Create, change and delete one's own projects", [RoleName.ADMIN, RoleName.MEMBER]
+    ),
 }
 
 
 def seed_roles() -> None:
-    permissions = sa.table("permissions", sa.column("id"), sa.column("name"),
-                           sa.column("description"))
-    roles = sa.table("roles", sa.column("id"), sa.column("name"), sa.column("description"))
-    role_permissions = sa.table("role_permissions", sa.column("role_id"),
-                                sa.column("permission_id"))
-    op.bulk_insert(permissions, [{"name": name, "description": description}
-                                 for name, description in PERMISSIONS.items()])
-    op.bulk_insert(roles, [{"name": name, "description": description}
-                           for name, (description, _) in ROLES.items()])
-    for role, (_, granted) in ROLES.items():
-        op.execute(
-            role_permissions.insert().from_select(
-                ["role_id", "permission_id"],
-                sa.select(roles.c.id, permissions.c.id)
-                .select_from(roles.join(permissions, sa.true()))  # every pair, then filtered
-                .where(roles.c.name == role, permissions.c.name.in_(granted)),
-            )
-        )
+    roles = sa.table("roles", sa.column("name"), sa.column("description"))
+    op.bulk_insert(roles, [{"name": name.value, "description": text} for name, text in ROLES.items()])
+    for statement in seed_statements(PERMISSIONS):
+        op.execute(statement)
 
 
 def downgrade() -> None:

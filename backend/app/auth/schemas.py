@@ -1,12 +1,54 @@
-"""What the auth endpoints accept and return; secrets appear only where they are handed out."""
+"""What the auth endpoints accept and return; secrets appear only where they are handed out.
 
+Also the shapes of an account every package shares: `Email`, `Password`, `UserCreate`
+and `UserRead` (never a password hash).
+"""
+
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
-from app.users.schemas import Email, Password, RequestBody
+from app.auth.models import ApiKey, LoginSession, User
+from app.core.web.schemas import RequestBody
 
+
+def normalize_email(value: object) -> object:
+    """Trimmed, NFC-normalised and lower-cased, so one address has one spelling."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value.strip()).lower()
+    return value
+
+
+def _check_email(value: str) -> str:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise ValueError("not a valid email address") from None
+    return value
+
+
+Email = Annotated[
+    str,
+    BeforeValidator(normalize_email),
+    StringConstraints(min_length=3, max_length=320),
+    AfterValidator(_check_email),
+    Field(json_schema_extra={"format": "email"}, examples=["ada@example.com"]),
+]
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=128), Field(examples=["correct horse battery"])
+]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 Scope = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*$", max_length=64)
@@ -35,6 +77,17 @@ class SessionRead(BaseModel):
     ip: str | None
     user_agent: str | None
     current: bool
+
+    @classmethod
+    def of(cls, session: LoginSession, *, current: bool) -> "SessionRead":
+        return cls(
+            id=session.id,
+            created_at=session.created_at,
+            last_used_at=session.last_used_at,
+            ip=session.ip,
+            user_agent=session.user_agent,
+            current=current,
+        )
 
 
 class PasswordResetRequest(RequestBody):
@@ -81,6 +134,63 @@ class ApiKeyRead(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
 
+    @classmethod
+    def of(cls, api_key: ApiKey) -> "ApiKeyRead":
+        return cls(
+            id=api_key.id,
+            name=api_key.name,
+            prefix=api_key.prefix,
+            scopes=api_key.scopes.split(),
+            created_at=api_key.created_at,
+            expires_at=api_key.expires_at,
+            last_used_at=api_key.last_used_at,
+        )
+
 
 class ApiKeyCreated(ApiKeyRead):
     key: str = Field(description="The key itself: shown this once, stored only as a hash")
+
+
+class UserCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "password": "correct horse battery",
+                    "full_name": "Ada Lovelace",
+                }
+            ]
+        }
+    )
+
+    email: Email
+    password: Password
+    full_name: FullName | None = None
+
+
+class UserRead(BaseModel):
+    id: int
+    email: str
+    full_name: str | None
+    is_active: bool
+    is_superuser: bool
+    roles: list[str]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User, roles: list[str] | frozenset[str]) -> "UserRead":
+        return cls(
+            id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            is_active=user.is_active,
+            is_superuser=user.is_superuser,
+            roles=sorted(roles),
+            created_at=user.created_at,
+        )
+
+    @classmethod
+    def of_account(cls, user: User) -> "UserRead":
+        """From a user loaded with its roles."""
+        return cls.of(user, [role.name for role in user.roles])

@@ -17,7 +17,7 @@ from jose import JWTError, jwt
 from passlib.context import CryptContext
 
 from app.core.config import Settings
-from app.core.params import parse_id
+from app.core.db.types import parse_id
 
 TokenType = Literal["access", "refresh"]
 T = TypeVar("T")

@@ -4,15 +4,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from app.auth.dependencies import Principal, require_permissions
-from app.core.database import AppDb, DatabasesDep
-from app.core.errors import errors
+from app.auth.dependencies import require_permissions
+from app.auth.principal import Principal
+from app.core.db.sessions import AppDb, DatabasesDep
+from app.core.web.openapi import errors
 from app.dashboard import service
 from app.dashboard.schemas import Dashboard
+from app.orders.permissions import OrderPermission
+from app.projects.permissions import ProjectPermission
 
-router = APIRouter(tags=["dashboard"])
+TAG = {
+    "name": "dashboard",
+    "description": "Your account (auth database) and activity (app database), read from "
+    "both at once.",
+}
+router = APIRouter(tags=[TAG["name"]])
 
-DashboardReader = Annotated[Principal, Depends(require_permissions("projects:read", "orders:read"))]
+DashboardReader = Annotated[
+    Principal, Depends(require_permissions(ProjectPermission.READ, OrderPermission.READ))
+]
 
 
 @router.get("/dashboard", responses=errors(401, 403, 503))

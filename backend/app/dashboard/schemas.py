@@ -1,8 +1,8 @@
 from pydantic import BaseModel
 
+from app.auth.schemas import UserRead
 from app.orders.schemas import OrderSummary
 from app.projects.schemas import ProjectRead
-from app.users.schemas import UserRead
 
 
 class AccountSummary(BaseModel):

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import Principal
 from app.auth.models import ApiKey, LoginSession
-from app.core.database import Database
+from app.auth.principal import Principal
+from app.core.db.registry import Database
 from app.dashboard.schemas import AccountSummary, ActivitySummary, Dashboard
 from app.orders import service as orders
 from app.orders.schemas import OrderSummary

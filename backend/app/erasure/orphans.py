@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import distinct, func, select
 
-from app.core.database import Databases, transaction
+from app.auth.models import User
+from app.core.db.registry import Databases
+from app.core.db.sessions import transaction
 from app.erasure.service import OWNER_COLUMN, delete_owned_rows, owned_tables
-from app.users.models import User
 
 BATCH = 1000
 

@@ -16,17 +16,27 @@ from datetime import UTC, datetime
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import app.models  # noqa: F401  (owned_tables must see every app table)
-from app.auth import service as auth_service
-from app.core.database import AppBase, Databases, transaction
-from app.users.models import User
+from app import models
+from app.auth import accounts, api_keys, signin
+from app.auth.models import User
+from app.core.db.registry import Databases
+from app.core.db.sessions import transaction
 
 OWNER_COLUMN = "owner_id"
 
 
 def owned_tables() -> list[Table]:
     """App tables whose rows belong to a user, children first (as deletion needs them)."""
-    return [table for table in reversed(AppBase.metadata.sorted_tables) if OWNER_COLUMN in table.c]
+    return [table for table in reversed(models.APP.sorted_tables) if OWNER_COLUMN in table.c]
+
+
+async def erase_own_account(databases: Databases, user_id: int, password: str) -> None:
+    """Erase the caller's own account, once `password` proves it is theirs."""
+    # The check runs in a transaction of its own, closed before the erasure's steps
+    # start: they must not wait for locks this one holds.
+    async with transaction(databases, "auth") as auth_db:
+        await accounts.confirm_password(await accounts.get(auth_db, user_id), password)
+    await erase_user(databases, user_id)
 
 
 async def erase_user(databases: Databases, user_id: int) -> bool:
@@ -48,8 +58,8 @@ async def mark_for_erasure(auth_db: AsyncSession, user_id: int) -> bool:
     if user.deleting_at is None:
         user.deleting_at = datetime.now(UTC)
         user.is_active = False
-        await auth_service.revoke_sessions(auth_db, user_id)
-        await auth_service.revoke_api_keys(auth_db, user_id)
+        await signin.revoke_sessions(auth_db, user_id)
+        await api_keys.revoke_all(auth_db, user_id)
     return True
 
 

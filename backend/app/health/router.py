@@ -1,11 +1,16 @@
 from fastapi import APIRouter, Response
 
-from app.core.database import DatabasesDep
-from app.core.dependencies import SettingsDep
+from app.core.db.sessions import DatabasesDep
+from app.core.web.dependencies import SettingsDep
 from app.health import service
 from app.health.schemas import Liveness, Readiness
 
-router = APIRouter(prefix="/health", tags=["health"])
+TAG = {
+    "name": "health",
+    "description": "Probes for load balancers and orchestrators: `/health/live` touches no "
+    "database, `/health/ready` checks both.",
+}
+router = APIRouter(prefix="/health", tags=[TAG["name"]])
 
 
 @router.get("/live", summary="The process answers (touches no database)")

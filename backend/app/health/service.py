@@ -5,8 +5,8 @@ import time
 
 from sqlalchemy import text
 
-from app.core.database import Database, Databases
-from app.core.errors import is_outage
+from app.core.db.outages import is_outage
+from app.core.db.registry import Database, Databases
 from app.health.schemas import DatabaseStatus
 
 

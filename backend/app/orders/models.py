@@ -7,7 +7,8 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.database import AppBase, BigIntId, TimestampMixin
+from app.core.db.base import AppBase, TimestampMixin
+from app.core.db.types import BigIntId
 
 
 class OrderStatus(StrEnum):

@@ -1,41 +1,21 @@
 """/api/v1/orders: the caller's orders."""
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from app.auth.dependencies import Principal, require_permissions
-from app.core.database import AppDb
-from app.core.errors import NotFound, errors
-from app.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from app.core.params import PathId, parse_id
+from app.core.db.sessions import AppDb
+from app.core.db.types import parse_id
+from app.core.web.openapi import errors
+from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.orders import service
-from app.orders.models import Order
+from app.orders.dependencies import OrderReader, OrderWriter, ReadableOrder, WritableOrder
 from app.orders.schemas import OrderCreate, OrderRead, OrderSummary
 
-router = APIRouter(prefix="/orders", tags=["orders"])
-
-OrderReader = Annotated[Principal, Depends(require_permissions("orders:read"))]
-OrderWriter = Annotated[Principal, Depends(require_permissions("orders:write"))]
-
-
-async def _owned(app_db: AppDb, order_id: int, user: Principal) -> Order:
-    order = await service.get(app_db, order_id)
-    if order is None or order.owner_id != user.id:
-        raise NotFound("order")
-    return order
-
-
-async def readable_order(order_id: PathId, user: OrderReader, app_db: AppDb) -> Order:
-    return await _owned(app_db, order_id, user)
-
-
-async def writable_order(order_id: PathId, user: OrderWriter, app_db: AppDb) -> Order:
-    return await _owned(app_db, order_id, user)
-
-
-ReadableOrder = Annotated[Order, Depends(readable_order)]
-WritableOrder = Annotated[Order, Depends(writable_order)]
+TAG = {
+    "name": "orders",
+    "description": "Your orders: placing one takes the stock and records the prices of the "
+    "moment, cancelling puts the stock back. Lives in the **app database**.",
+}
+router = APIRouter(prefix="/orders", tags=[TAG["name"]])
 
 
 @router.post("", status_code=201, responses=errors(401, 403, 404, 409, 422))

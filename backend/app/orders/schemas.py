@@ -5,10 +5,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.params import Id
+from app.core.web.params import Id
+from app.core.web.schemas import RequestBody
 from app.orders.models import OrderStatus
 from app.products.schemas import Price
-from app.users.schemas import RequestBody
 
 
 class OrderLine(RequestBody):

@@ -9,11 +9,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.core.database import MAX_AMOUNT
+from app.core.db.queries import count_rows
+from app.core.db.types import MAX_AMOUNT
 from app.core.errors import Conflict, InvalidData, NotFound
 from app.orders.models import Order, OrderItem, OrderStatus
 from app.orders.schemas import OrderCreate
@@ -105,9 +106,4 @@ async def cancel(app_db: AsyncSession, order: Order) -> Order:
 
 
 async def count(app_db: AsyncSession, owner_id: int) -> int:
-    return int(
-        await app_db.scalar(
-            select(func.count()).select_from(Order).where(Order.owner_id == owner_id)
-        )
-        or 0
-    )
+    return await count_rows(app_db, Order, Order.owner_id == owner_id)

@@ -5,7 +5,8 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import AppBase, BigIntId, TimestampMixin
+from app.core.db.base import AppBase, TimestampMixin
+from app.core.db.types import BigIntId
 
 
 class Product(TimestampMixin, AppBase):

@@ -1,31 +1,22 @@
 """/api/v1/products: a catalogue anyone signed in may read; `products:write` changes it."""
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from app.auth.dependencies import CurrentUser, Principal, require_permissions
-from app.core.database import AppDb
-from app.core.errors import NotFound, errors
-from app.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from app.core.params import PathId, parse_id
+from app.auth.dependencies import CurrentUser
+from app.core.db.sessions import AppDb
+from app.core.db.types import parse_id
+from app.core.web.openapi import errors
+from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.products import service
-from app.products.models import Product
+from app.products.dependencies import ExistingProduct, ProductWriter
 from app.products.schemas import ProductCreate, ProductRead, ProductUpdate
 
-router = APIRouter(prefix="/products", tags=["products"])
-
-ProductWriter = Annotated[Principal, Depends(require_permissions("products:write"))]
-
-
-async def existing_product(product_id: PathId, app_db: AppDb) -> Product:
-    product = await service.get(app_db, product_id)
-    if product is None:
-        raise NotFound("product")
-    return product
-
-
-ExistingProduct = Annotated[Product, Depends(existing_product)]
+TAG = {
+    "name": "products",
+    "description": "The catalogue: anyone signed in reads it, `products:write` changes it. "
+    "Lives in the **app database**.",
+}
+router = APIRouter(prefix="/products", tags=[TAG["name"]])
 
 
 @router.get("", responses=errors(400, 401, 422))

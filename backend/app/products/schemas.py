@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
-from app.users.schemas import RequestBody
+from app.core.web.schemas import RequestBody
 
 Price = Annotated[
     Decimal,

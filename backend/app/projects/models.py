@@ -3,7 +3,8 @@
 from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import AppBase, BigIntId, TimestampMixin
+from app.core.db.base import AppBase, TimestampMixin
+from app.core.db.types import BigIntId
 
 
 class Project(TimestampMixin, AppBase):

@@ -2,15 +2,19 @@
 
 from fastapi import APIRouter
 
-from app.core.database import AppDb
-from app.core.errors import errors
-from app.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from app.core.params import parse_id
+from app.core.db.sessions import AppDb
+from app.core.db.types import parse_id
+from app.core.web.openapi import errors
+from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.projects import service
 from app.projects.dependencies import ProjectReader, ProjectWriter, ReadableProject, WritableProject
 from app.projects.schemas import ProjectCreate, ProjectRead, ProjectUpdate
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+TAG = {
+    "name": "projects",
+    "description": "The example domain to copy: your own projects. Lives in the **app database**.",
+}
+router = APIRouter(prefix="/projects", tags=[TAG["name"]])
 
 
 @router.get("", responses=errors(400, 401, 403, 422))

@@ -1,8 +1,9 @@
 """Projects in the app database. `owner_id` names a user of the auth database."""
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db.queries import count_rows
 from app.projects.models import Project
 from app.projects.schemas import ProjectCreate, ProjectUpdate
 
@@ -48,9 +49,4 @@ async def delete(app_db: AsyncSession, project: Project) -> None:
 
 
 async def count(app_db: AsyncSession, owner_id: int) -> int:
-    return int(
-        await app_db.scalar(
-            select(func.count()).select_from(Project).where(Project.owner_id == owner_id)
-        )
-        or 0
-    )
+    return await count_rows(app_db, Project, Project.owner_id == owner_id)

@@ -2,16 +2,24 @@
 
 from fastapi import APIRouter
 
-from app.auth.dependencies import CurrentUser, SessionUser, UsersAdmin
-from app.core.database import AuthDb, DatabasesDep
-from app.core.errors import NotFound, errors
-from app.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from app.core.params import PathId, parse_id
-from app.erasure.service import erase_user
+from app.auth import accounts
+from app.auth.dependencies import CurrentUser, SessionUser
+from app.auth.schemas import UserRead
+from app.core.db.sessions import AuthDb
+from app.core.db.types import parse_id
+from app.core.web.openapi import errors
+from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from app.core.web.params import PathId
 from app.users import service
-from app.users.schemas import AccountDeletion, AdminUserUpdate, PasswordChange, UserRead, UserUpdate
+from app.users.dependencies import UsersAdmin
+from app.users.schemas import AdminUserUpdate, PasswordChange, UserUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
+TAG = {
+    "name": "users",
+    "description": "Your own account, and every account for administrators (`users:admin`). "
+    "Lives in the **auth database**; erasing a user also clears the app database.",
+}
+router = APIRouter(prefix="/users", tags=[TAG["name"]])
 
 
 @router.get("/me", responses=errors(401))
@@ -22,7 +30,7 @@ async def read_me(*, user: CurrentUser) -> UserRead:
 @router.patch("/me", responses=errors(401, 403, 409, 422))
 async def update_me(*, changes: UserUpdate, user: SessionUser, auth_db: AuthDb) -> UserRead:
     """Change your name or email (which must not belong to another account)."""
-    account = await service.get(auth_db, user.id)
+    account = await accounts.get(auth_db, user.id)
     updated = await service.update_profile(auth_db, account, changes)
     return UserRead.of(updated, user.roles)
 
@@ -32,23 +40,11 @@ async def change_password(*, body: PasswordChange, user: SessionUser, auth_db: A
     """Change your password; your other sessions are signed out."""
     await service.change_password(
         auth_db,
-        await service.get(auth_db, user.id),
+        await accounts.get(auth_db, user.id),
         current=body.current_password,
         new=body.new_password,
         keep_session_id=user.session_id,
     )
-
-
-@router.delete("/me", status_code=204, responses=errors(400, 401, 403, 422, 503))
-async def delete_me(
-    *, body: AccountDeletion, user: SessionUser, auth_db: AuthDb, databases: DatabasesDep
-) -> None:
-    """Erase your account and everything you own in both databases (asks for your password)."""
-    await service.confirm_password(auth_db, await service.get(auth_db, user.id), body.password)
-    # Erasure runs its own transactions, step by step; this request's must not hold
-    # locks they need.
-    await auth_db.commit()
-    await erase_user(databases, user.id)
 
 
 @router.get("", responses=errors(400, 401, 403, 422))
@@ -58,18 +54,12 @@ async def list_users(
     """Every user, in id order, a page at a time (needs `users:admin`)."""
     after_id = decode_cursor(cursor, parse_id)[0] if cursor else None
     users = await service.list_page(auth_db, limit=limit + 1, after_id=after_id)
-    return page_of(
-        users,
-        limit,
-        lambda user: UserRead.of(user, [role.name for role in user.roles]),
-        lambda row: row.id,
-    )
+    return page_of(users, limit, UserRead.of_account, lambda row: row.id)
 
 
 @router.get("/{user_id}", responses=errors(401, 403, 404, 422))
 async def read_user(*, user_id: PathId, admin: UsersAdmin, auth_db: AuthDb) -> UserRead:
-    user = await service.get(auth_db, user_id)
-    return UserRead.of(user, [role.name for role in user.roles])
+    return UserRead.of_account(await accounts.get(auth_db, user_id))
 
 
 @router.patch("/{user_id}", responses=errors(400, 401, 403, 404, 422))
@@ -78,15 +68,5 @@ async def update_user(
 ) -> UserRead:
     """Activate or deactivate a user (deactivating revokes their sessions and keys), or
     set their roles."""
-    user = await service.admin_update(auth_db, await service.get(auth_db, user_id), changes)
-    return UserRead.of(user, [role.name for role in user.roles])
-
-
-@router.delete("/{user_id}", status_code=204, responses=errors(401, 403, 404, 422, 503))
-async def delete_user(
-    *, user_id: PathId, admin: UsersAdmin, auth_db: AuthDb, databases: DatabasesDep
-) -> None:
-    """Erase a user from both databases; also finishes an erasure that was interrupted."""
-    await auth_db.commit()
-    if not await erase_user(databases, user_id):
-        raise NotFound("user")
+    user = await service.admin_update(auth_db, await accounts.get(auth_db, user_id), changes)
+    return UserRead.of_account(user)

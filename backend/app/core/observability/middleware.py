@@ -18,9 +18,9 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
-from app.core.logging import REQUEST_ID, USER_ID, configure_logging
-from app.core.metrics import HttpMetrics, create_metrics
-from app.core.tracing import install_tracing, otlp_exporter
+from app.core.observability.logging import REQUEST_ID, USER_ID, configure_logging
+from app.core.observability.metrics import HttpMetrics, create_metrics
+from app.core.observability.tracing import install_tracing, otlp_exporter
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's id is kept only if it is short and plain: it is echoed into headers and logs.

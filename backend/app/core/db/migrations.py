@@ -13,7 +13,8 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, Connection
 
 from app.core.config import DatabaseName, Settings
-from app.core.database import Money, UTCDateTime, create_engine_for
+from app.core.db.engines import create_engine_for
+from app.core.db.types import Money, UTCDateTime
 
 
 def run_migrations(database: DatabaseName, metadata: MetaData) -> None:

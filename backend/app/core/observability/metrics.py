@@ -23,7 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
-from app.core.database import Databases, MeasuredPool
+from app.core.db.engines import MeasuredPool
+from app.core.db.registry import Databases
 
 # Requests here take milliseconds: the default buckets would start too coarse.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -107,11 +108,11 @@ class PoolCollector(Collector):
 def _pools(databases: Databases | None) -> list[tuple[str, MeasuredPool]]:
     if databases is None:  # before start-up
         return []
-    if databases.shared:
-        candidates = [("shared", databases.auth.engine.pool)]
-    else:
-        candidates = [(db.name, db.engine.pool) for db in (databases.auth, databases.app)]
-    return [(name, pool) for name, pool in candidates if isinstance(pool, MeasuredPool)]
+    return [
+        (name, engine.pool)
+        for name, engine in databases.distinct_engines()
+        if isinstance(engine.pool, MeasuredPool)
+    ]
 
 
 def create_metrics(app: FastAPI) -> HttpMetrics:

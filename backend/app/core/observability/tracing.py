@@ -27,7 +27,7 @@ from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Tracer
 from opentelemetry.util.types import Attributes
 
 from app.core.config import Settings
-from app.core.database import Databases
+from app.core.db.registry import Databases
 
 DATABASE_ATTRIBUTE = "db.dualbase.database"
 # Probes and scrapes every few seconds would drown the traces worth reading.
@@ -63,17 +63,12 @@ def trace_databases(app: FastAPI) -> None:
     if provider is None:
         return
     databases: Databases = app.state.databases
-    engines = (
-        [("shared", databases.auth.engine)]
-        if databases.shared
-        else [(database.name, database.engine) for database in (databases.auth, databases.app)]
-    )
     # EngineTracer also counts pool connections; Prometheus reports those already.
     connections = (
         NoOpMeterProvider().get_meter(__name__).create_up_down_counter("db.client.connections")
     )
-    for name, engine in engines:
-        tracer = DatabaseTracer(provider.get_tracer("app.core.tracing"), name)
+    for name, engine in databases.distinct_engines():
+        tracer = DatabaseTracer(provider.get_tracer(__name__), name)
         EngineTracer(tracer, engine.sync_engine, connections)  # type: ignore[no-untyped-call]
 
 

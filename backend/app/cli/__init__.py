@@ -1,0 +1,13 @@
+"""Management commands: `python -m app.cli --help` from backend/.
+
+Each module adds the commands of one concern to `cli`; `run` gives every command the
+databases of the configured settings, and turns a domain error into a message.
+"""
+
+from app.cli import accounts, databases
+from app.cli.runner import cli
+
+accounts.register(cli)
+databases.register(cli)
+
+__all__ = ["cli"]

@@ -1,0 +1,8 @@
+"""What a caller may do with orders (their own only: ownership is checked apart)."""
+
+from app.auth.permissions import PermissionName
+
+
+class OrderPermission(PermissionName):
+    READ = "orders:read"
+    WRITE = "orders:write"

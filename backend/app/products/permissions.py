@@ -1,0 +1,7 @@
+"""Who may change the catalogue; anyone signed in reads it."""
+
+from app.auth.permissions import PermissionName
+
+
+class ProductPermission(PermissionName):
+    WRITE = "products:write"

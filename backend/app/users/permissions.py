@@ -1,0 +1,7 @@
+"""Administering other people's accounts."""
+
+from app.auth.permissions import PermissionName
+
+
+class UserPermission(PermissionName):
+    ADMIN = "users:admin"
