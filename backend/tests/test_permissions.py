@@ -6,9 +6,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
+from sqlalchemy import select
 
 from app.auth.dependencies import require_permissions
+from app.auth.models import Permission
 from app.core.config import Settings
+from app.core.permissions import registered_permissions
 from app.core.web.pagination import encode_cursor
 from app.main import create_app
 from app.projects.permissions import ProjectPermission
@@ -461,3 +464,16 @@ async def test_require_permissions_bounds_an_api_key_by_its_scopes(
 
     assert_error(reader, 403, "permission_denied")
     assert writer.status_code == 200, writer.text
+
+
+# --- the permission registry -----------------------------------------------------------------
+
+
+async def test_the_migrations_seed_exactly_the_permissions_the_code_declares(
+    app: FastAPI,
+) -> None:
+    async with app.state.databases.auth.sessions() as session:
+        stored = set(await session.scalars(select(Permission.name)))
+
+    assert stored == registered_permissions()
+    assert "projects:read" in stored

@@ -14,7 +14,6 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import credentials
-from app.auth.permissions import PermissionName
 from app.auth.principal import Principal
 from app.auth.signin import Client
 from app.core.config import API_PREFIX
@@ -22,6 +21,7 @@ from app.core.db.sessions import AppDb, DatabasesDep
 from app.core.db.types import MAX_ID
 from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.observability.logging import bind_user_id
+from app.core.permissions import PermissionName
 from app.core.web.dependencies import SettingsDep
 
 oauth2_scheme = OAuth2PasswordBearer(

@@ -1,9 +1,7 @@
-"""The registry of permission names, and the roles the migrations seed.
+"""The roles the migrations seed, and the statements that seed permissions.
 
-Each domain declares its permissions as a `PermissionName` subclass in its own
-`permissions.py` (`ProjectPermission.READ` is `"projects:read"`); routes require them
-and the migrations that seed them import the same names, so a typo fails at import or
-in mypy instead of becoming a silent 403. `registered_permissions()` lists them all.
+Permission names are declared by each domain (`app.core.permissions.PermissionName`);
+they live in the auth database's `permissions` table, granted to roles.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,9 +10,7 @@ from enum import StrEnum
 from sqlalchemy import column, delete, insert, select, table, true
 from sqlalchemy.sql.expression import Executable
 
-
-class PermissionName(StrEnum):
-    """Base of every domain's permissions; a member's value is its name in the database."""
+from app.core.permissions import PermissionName
 
 
 class RoleName(StrEnum):
@@ -25,11 +21,6 @@ class RoleName(StrEnum):
 
 
 DEFAULT_ROLE = RoleName.MEMBER
-
-
-def registered_permissions() -> set[str]:
-    """Every permission declared by an imported domain."""
-    return {member.value for kind in PermissionName.__subclasses__() for member in kind}
 
 
 # Lightweight tables for the migrations: they must not depend on today's models.

@@ -1,6 +1,6 @@
 """Who may change the catalogue; anyone signed in reads it."""
 
-from app.auth.permissions import PermissionName
+from app.core.permissions import PermissionName
 
 
 class ProductPermission(PermissionName):

@@ -1,6 +1,6 @@
 """What a caller may do with projects (their own only: ownership is checked apart)."""
 
-from app.auth.permissions import PermissionName
+from app.core.permissions import PermissionName
 
 
 class ProjectPermission(PermissionName):

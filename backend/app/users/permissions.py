@@ -1,6 +1,6 @@
 """Administering other people's accounts."""
 
-from app.auth.permissions import PermissionName
+from app.core.permissions import PermissionName
 
 
 class UserPermission(PermissionName):
