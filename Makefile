@@ -8,7 +8,7 @@ BACKEND := backend
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Scripts beside the service, linted with it (run from backend/).
-TOOLS := ../bench ../fuzz ../faults ../devtools
+TOOLS := ../tools
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .DEFAULT_GOAL := help
@@ -47,7 +47,7 @@ lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
 	cd $(BACKEND) && ../$(BIN)/ruff check . $(TOOLS) && ../$(BIN)/ruff format --check . $(TOOLS) && ../$(BIN)/mypy app tests $(TOOLS)
 
 format: $(VENV)/.dev ## Apply ruff's fixes and formatting
-	cd $(BACKEND) && ../$(BIN)/ruff check --fix . && ../$(BIN)/ruff format .
+	cd $(BACKEND) && ../$(BIN)/ruff check --fix . $(TOOLS) && ../$(BIN)/ruff format . $(TOOLS)
 
 up: ## docker compose up: PostgreSQL with both databases, and the backend
 	$(COMPOSE) up --build -d
@@ -67,12 +67,12 @@ clean: ## Remove the virtualenv, caches and the embedded databases
 
 bench: $(VENV)/.dev ## Benchmark on PostgreSQL with one uvicorn worker (needs wrk; not part of make test)
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m tools.bench.run
 
 fuzz: $(VENV)/.dev ## Schemathesis against the OpenAPI schema, on PostgreSQL (also in CI)
-	$(BIN)/python -m fuzz.run
+	$(BIN)/python -m tools.fuzz.run
 
 faults: $(VENV)/.dev ## Database outages under load on two PostgreSQL clusters, then the races (also in CI)
-	$(BIN)/python -m faults.run
+	$(BIN)/python -m tools.faults.run
 	cd $(BACKEND) && DUALBASE_TEST_BACKENDS=postgresql ../$(BIN)/pytest -v -p no:cacheprovider \
 		-k "concurrent or racing" tests/test_attacks.py tests/test_auth.py tests/test_orders.py

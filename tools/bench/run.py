@@ -27,7 +27,9 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from devtools.servers import (
+from jose import jwt
+
+from tools.servers import (
     BACKEND,
     REPO,
     database_url,
@@ -36,7 +38,6 @@ from devtools.servers import (
     service_environment,
     uvicorn,
 )
-from jose import jwt
 
 BENCH = Path(__file__).resolve().parent
 ARTIFACTS = REPO / "artifacts" / "bench"  # the servers' logs
@@ -126,7 +127,7 @@ async def login_storm_process(base: str, email: str, seconds: float) -> asyncio.
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bench.run",
+        "tools.bench.run",
         "login-storm",
         base,
         email,

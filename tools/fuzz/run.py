@@ -3,7 +3,7 @@
 Three passes over every operation: signed in as a member (bearer token), with the
 member's API key, and without credentials. Every response must be no 5xx, match its
 documented status codes, content type and schema, and leak no password hash, token
-hash or stack trace (fuzz/hooks.py). Prints the requests generated and the failures
+hash or stack trace (tools/fuzz/hooks.py). Prints the requests generated and the failures
 found; exits 1 on any failure. FUZZ_MAX_EXAMPLES sets the depth (default 12).
 """
 
@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from devtools.servers import REPO, VENV_BIN, fresh_database, migrate, service_environment, uvicorn
+
+from tools.servers import REPO, VENV_BIN, fresh_database, migrate, service_environment, uvicorn
 
 FUZZ = Path(__file__).resolve().parent
 ARTIFACTS = REPO / "artifacts" / "fuzz"

@@ -20,7 +20,7 @@ from app.core.db.registry import create_databases
 from app.core.security import decode_token
 from app.projects.service import list_page
 
-from bench.floor_app import AUTH_QUERY, PROJECTS_QUERY
+from tools.bench.floor_app import AUTH_QUERY, PROJECTS_QUERY
 
 ROUNDS = 2000
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from devtools.servers import REPO, free_port, migrate, service_environment, uvicorn
+
+from tools.servers import REPO, free_port, migrate, service_environment, uvicorn
 
 POOL_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 2.0
