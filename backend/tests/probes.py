@@ -5,7 +5,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from app.auth.models import User
-from app.core.db.sessions import AppDb, AuthDb
+from app.core.db.sessions import AppDb, AuthDb, on_commit
 from app.core.errors import Conflict
 from app.projects.models import Project
 
@@ -30,6 +30,24 @@ async def create_project_then_fail(*, body: NewProject, app_db: AppDb) -> None:
     app_db.add(Project(owner_id=body.owner_id, name=body.name))
     await app_db.flush()
     raise Conflict("refused after the write")
+
+
+# Names seen by after-commit callbacks, in the order they ran.
+COMMITTED: list[str] = []
+
+
+@router.post("/projects/on-commit", status_code=201)
+async def create_project_on_commit(*, body: NewProject, fail: bool, app_db: AppDb) -> None:
+    app_db.add(Project(owner_id=body.owner_id, name=body.name))
+
+    async def seen() -> None:
+        count = await app_db.scalar(select(func.count()).select_from(Project))
+        COMMITTED.append(f"{body.name}:{count}")
+
+    on_commit(app_db, seen)
+    await app_db.flush()
+    if fail:
+        raise Conflict("refused after the write")
 
 
 @router.post("/users", status_code=201)

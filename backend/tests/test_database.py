@@ -15,7 +15,7 @@ from app.main import create_app
 from app.projects.models import Project
 from tests.accounts import API, signed_up
 from tests.conftest import Backend, client_for, empty_tables, running
-from tests.probes import with_probes
+from tests.probes import COMMITTED, with_probes
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,23 @@ async def test_an_error_after_a_write_rolls_the_write_back(
     assert response.status_code == 409
     assert response.json() == {"detail": "refused after the write", "code": "conflict"}
     assert await count_projects(settings.resolved_database_url("app")) == 0
+
+
+async def test_after_commit_callbacks_run_once_the_data_is_committed_and_never_on_rollback(
+    probe: httpx.AsyncClient,
+) -> None:
+    COMMITTED.clear()
+    project = {"owner_id": 7, "name": "Apollo"}
+
+    kept = await probe.post("/probe/projects/on-commit", params={"fail": False}, json=project)
+    refused = await probe.post(
+        "/probe/projects/on-commit", params={"fail": True}, json={**project, "name": "Gemini"}
+    )
+
+    assert kept.status_code == 201
+    assert refused.status_code == 409
+    # The callback ran after the commit (it saw the row), and only for the kept write.
+    assert COMMITTED == ["Apollo:1"]
 
 
 async def test_a_unique_violation_is_a_409_json_answer(probe: httpx.AsyncClient) -> None:

@@ -5,8 +5,9 @@ AuthDb` or `app_db: AppDb`, a session committed when the handler returns and rol
 back when it raises. Outages of the database whose call failed become 503s.
 """
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -19,6 +20,20 @@ from app.core.db.registry import Databases
 from app.core.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT = "after_commit"  # the key of the callbacks in `session.info`
+
+
+def on_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once `transaction()` has committed this session's transaction;
+    dropped if it rolls back (Django's `transaction.on_commit`).
+
+    For what must only happen once the data is there for everyone to read: invalidating
+    a cache, waking a relay. It runs before the request's answer is sent; an error in it
+    is logged and does not undo the commit.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def raised_through(session: AsyncSession, exc: BaseException) -> bool:
@@ -54,13 +69,24 @@ async def transaction(databases: Databases, name: DatabaseName) -> AsyncIterator
             if is_outage(exc):
                 raise DatabaseUnavailable(name) from exc
             raise
+        await _run_after_commit(session)
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
     try:
         await session.rollback()
     except Exception:  # the connection is already gone; the pool discards it
         logger.debug("rollback failed", exc_info=True)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    for result in await asyncio.gather(
+        *(callback() for callback in callbacks), return_exceptions=True
+    ):
+        if isinstance(result, BaseException):
+            logger.error("an after-commit callback failed", exc_info=result)
 
 
 async def get_auth_db(request: Request) -> AsyncIterator[AsyncSession]:
