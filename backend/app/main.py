@@ -8,9 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from app.auth import router as auth
+from app.auth.dependencies import require_permissions
 from app.core.config import API_PREFIX, Settings
-from app.core.db.registry import create_databases
-from app.core.mail import create_mailer
 from app.core.observability.middleware import install_observability
 from app.core.observability.tracing import trace_databases
 from app.core.web.docs import install_docs
@@ -19,10 +18,14 @@ from app.core.web.openapi import operation_id
 from app.core.web.protections import install_http_protections
 from app.dashboard import router as dashboard
 from app.erasure import router as erasure
+from app.essentials.queue import router as queue
+from app.essentials.queue.admin import install_admin_page
+from app.essentials.queue.permissions import QueuePermission
 from app.health import router as health
 from app.orders import router as orders
 from app.products import router as products
 from app.projects import router as projects
+from app.runtime import create_runtime
 from app.users import router as users
 
 logger = logging.getLogger(__name__)
@@ -36,8 +39,18 @@ API_ROUTERS: list[APIRouter] = [
     products.router,
     orders.router,
     dashboard.router,
+    queue.create_router(require_permissions(QueuePermission.ADMIN)),
 ]
-TAGS = [health.TAG, auth.TAG, users.TAG, projects.TAG, products.TAG, orders.TAG, dashboard.TAG]
+TAGS = [
+    health.TAG,
+    auth.TAG,
+    users.TAG,
+    projects.TAG,
+    products.TAG,
+    orders.TAG,
+    dashboard.TAG,
+    queue.TAG,
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,9 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Engines connect lazily: the service starts even when a database is down,
         # and /health/ready says which one.
-        app.state.databases = create_databases(settings)
+        runtime = create_runtime(settings)
+        app.state.databases = runtime.databases
+        app.state.queue = runtime.queue
+        app.state.outbox = runtime.outbox
+        app.state.runtime = runtime
         trace_databases(app)
-        app.state.mailer = create_mailer(settings)
         logger.info(
             "databases (%s mode): auth=%s app=%s",
             settings.database_mode.value,
@@ -84,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_observability(app, settings)
     install_error_handlers(app)
     install_docs(app)
+    install_admin_page(app)
     app.include_router(health.router)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)

@@ -6,6 +6,8 @@ read `AUTH` and `APP` from here; add each new models module below.
 
 from app.auth import models as auth_models
 from app.core.db.base import AppBase, AuthBase
+from app.essentials.outbox import models as outbox_models
+from app.essentials.queue import models as queue_models
 from app.orders import models as orders_models
 from app.products import models as products_models
 from app.projects import models as projects_models
@@ -13,4 +15,11 @@ from app.projects import models as projects_models
 AUTH = AuthBase.metadata
 APP = AppBase.metadata
 
-MODULES = (auth_models, orders_models, products_models, projects_models)
+MODULES = (
+    auth_models,
+    outbox_models,
+    queue_models,
+    orders_models,
+    products_models,
+    projects_models,
+)

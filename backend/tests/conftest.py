@@ -28,6 +28,9 @@ from app.core.config import BACKEND_DIR, Settings, normalize_database_url
 from app.core.db.base import AppBase, AuthBase
 from app.main import create_app
 
+# The queue's `harness` fixture and its helpers.
+pytest_plugins = ("tests.queue_support",)
+
 SETTINGS_VARIABLES = (
     "DATABASE_URL",
     "AUTH_DATABASE_URL",

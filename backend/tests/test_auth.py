@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.accounts import API, PASSWORD, Account, bearer, login, register, signed_up
 from tests.conftest import client_for, empty_tables, running
+from tests.queue_support import run_app_jobs
 
 # --- registration ----------------------------------------------------------------------
 
@@ -486,6 +487,8 @@ async def test_password_reset_over_smtp_end_to_end(
     assert requested.json() == {
         "detail": "If an account uses this email, a reset link is on its way"
     }
+    assert outbox.messages == []  # a job sends it: the answer did not wait for the mail
+    await run_app_jobs(app)
     (message,) = outbox.messages
     assert message["To"] == "ada@example.com"
     token = outbox.reset_token()
@@ -512,11 +515,12 @@ async def test_password_reset_over_smtp_end_to_end(
 async def test_a_reset_for_an_unknown_email_looks_the_same_and_sends_nothing(
     mailing_client: tuple[httpx.AsyncClient, Outbox, FastAPI],
 ) -> None:
-    client, outbox, _ = mailing_client
+    client, outbox, app = mailing_client
 
     response = await client.post(
         f"{API}/auth/password-reset/request", json={"email": "nobody@example.com"}
     )
+    await run_app_jobs(app)
 
     assert response.status_code == 202
     assert response.json() == {
@@ -531,6 +535,7 @@ async def test_an_expired_or_unknown_reset_token_is_400(
     client, outbox, app = mailing_client
     await signed_up(client, "ada@example.com")
     await client.post(f"{API}/auth/password-reset/request", json={"email": "ada@example.com"})
+    await run_app_jobs(app)
     token = outbox.reset_token()
     async with app.state.databases.auth.sessions() as session:
         await session.execute(
@@ -552,11 +557,12 @@ async def test_an_expired_or_unknown_reset_token_is_400(
 
 
 async def test_the_console_mailer_prints_the_reset_link(
-    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+    client: httpx.AsyncClient, app: FastAPI, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await register(client, "ada@example.com")
 
     await client.post(f"{API}/auth/password-reset/request", json={"email": "ada@example.com"})
+    await run_app_jobs(app)
 
     printed = capsys.readouterr().out
     assert "mail to ada@example.com: Reset your password" in printed

@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.core.observability.logging import REQUEST_ID, configure_logging
 from tests.accounts import API, bearer, login, signed_up
 from tests.conftest import client_for, empty_tables, make_settings, running
+from tests.queue_support import run_app_jobs
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -244,7 +245,7 @@ async def test_secrets_tokens_and_passwords_never_reach_the_logs(
     captured_logs: LogCapture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    client, _ = logged_app
+    client, app = logged_app
     password, new_password = "first secret pass", "second secret pass"
     ada = await signed_up(client, "ada@example.com", password)
     assert (await login(client, "ada@example.com", "a wrong password")).status_code == 401
@@ -266,6 +267,7 @@ async def test_secrets_tokens_and_passwords_never_reach_the_logs(
     await client.post(f"{API}/auth/register", json={"email": "bad", "password": password})
     capsys.readouterr()
     await client.post(f"{API}/auth/password-reset/request", json={"email": "ada@example.com"})
+    await run_app_jobs(app)
     mailed = capsys.readouterr().out
     reset_token = re.search(r"token=(\S+)", mailed)[1]  # type: ignore[index]
     confirmed = await client.post(

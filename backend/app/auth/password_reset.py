@@ -13,9 +13,14 @@ from app.core.errors import BadRequest
 from app.core.security import digest, hash_password, new_secret
 
 
-async def start(auth_db: AsyncSession, settings: Settings, email: str) -> tuple[User, str] | None:
+async def resettable_user_id(auth_db: AsyncSession, email: str) -> int | None:
+    """The id of the active user with this email, who may be sent a reset link."""
+    return await auth_db.scalar(select(User.id).where(User.email == email, User.is_active))
+
+
+async def start(auth_db: AsyncSession, settings: Settings, user_id: int) -> tuple[User, str] | None:
     """A single-use reset token for an active user (stored as its hash), or None."""
-    user = await auth_db.scalar(select(User).where(User.email == email))
+    user = await auth_db.get(User, user_id)
     if user is None or not user.is_active:
         return None
     token = new_secret(32)

@@ -140,6 +140,26 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_timeout: float = Field(default=10.0, gt=0)
 
+    # Background jobs (README: "Background jobs"). database: the jobs live in the auth
+    # database, claimed with SKIP LOCKED (BEGIN IMMEDIATE on SQLite).
+    queue_backend: Literal["database"] = "database"
+    # Jobs one worker process runs at once (`queue work --concurrency` overrides it).
+    queue_concurrency: int = Field(default=10, ge=1, le=1000)
+    # Seconds an idle worker waits before it looks for ready jobs again.
+    queue_poll_interval: float = Field(default=1.0, gt=0)
+    # Workers record a heartbeat this often; a worker silent for the timeout is presumed
+    # dead, and the jobs it held are made available again (their attempt stays counted).
+    queue_heartbeat_interval: float = Field(default=5.0, gt=0)
+    queue_heartbeat_timeout: float = Field(default=30.0, gt=0)
+    # On SIGTERM a worker takes no new job and waits this long for the running ones.
+    queue_shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # Every worker relays outbox messages (jobs staged with app-database writes) this
+    # often, if older than the delay: younger ones are relayed by their own request.
+    outbox_relay_interval: float = Field(default=5.0, gt=0)
+    outbox_relay_delay: float = Field(default=5.0, ge=0)
+    # Receipts of relayed messages (their deduplication) are kept this many days.
+    outbox_receipt_retention_days: int = Field(default=7, ge=1)
+
     # Logs, metrics and traces (README: "Logs, metrics and traces").
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     # auto: readable text when ENVIRONMENT=development, one JSON object per line otherwise.
@@ -190,6 +210,11 @@ class Settings(BaseSettings):
                 )
             if len(key) < 32:
                 raise ConfigError("SECRET_KEY must be at least 32 characters long")
+        if self.queue_heartbeat_timeout < 2 * self.queue_heartbeat_interval:
+            raise ConfigError(
+                "QUEUE_HEARTBEAT_TIMEOUT must be at least twice QUEUE_HEARTBEAT_INTERVAL: "
+                "a worker that misses one heartbeat is slow, not dead"
+            )
         # Resolve now so a bad URL stops the start-up, not the first request.
         self.resolved_database_url("auth")
         self.resolved_database_url("app")

@@ -16,12 +16,16 @@ from sqlalchemy.orm import selectinload
 from app.core.db.queries import count_rows
 from app.core.db.types import MAX_AMOUNT
 from app.core.errors import Conflict, InvalidData, NotFound
+from app.essentials.outbox.outbox import Outbox
+from app.orders.jobs import send_order_confirmation
 from app.orders.models import Order, OrderItem, OrderStatus
 from app.orders.schemas import OrderCreate
 from app.products.models import Product
 
 
-async def place(app_db: AsyncSession, owner_id: int, data: OrderCreate) -> Order:
+async def place(app_db: AsyncSession, outbox: Outbox, owner_id: int, data: OrderCreate) -> Order:
+    """Take the stock, record the order, and stage its confirmation mail in the same
+    transaction (the outbox relays it to the queue once the order is committed)."""
     wanted = Counter[int]()
     for line in data.items:
         wanted[line.product_id] += line.quantity
@@ -51,6 +55,7 @@ async def place(app_db: AsyncSession, owner_id: int, data: OrderCreate) -> Order
     order = Order(owner_id=owner_id, status=OrderStatus.PLACED, total=total, items=items)
     app_db.add(order)
     await app_db.flush()
+    await outbox.stage(app_db, send_order_confirmation.message(order_id=order.id))
     return order
 
 

@@ -1,0 +1,131 @@
+"""`Queue`: what the application holds to dispatch jobs and to look after them.
+
+    await queue.dispatch(send_order_confirmation, order_id=7, delay=30)
+    await queue.dispatch_within(auth_db, send_password_reset, user_id=user.id)
+    await queue.batch([send_mail.message(user_id=i) for i in ids], then=report.message())
+
+`dispatch` enqueues at once; `dispatch_within` enqueues in the caller's auth-database
+transaction, so the job exists if and only if that transaction commits. Jobs that go
+with an app-database write are staged in that write's transaction instead, through
+the outbox (`app.essentials.outbox`), which relays them here. Keyword arguments are
+the job's own, plus the dispatch options `delay` (seconds or a timedelta), `queue`,
+`max_attempts`, `backoff` and `timeout`.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.core.config import Settings
+from app.core.db.registry import Databases
+from app.core.db.sessions import transaction
+from app.essentials.queue import batches, failures
+from app.essentials.queue.backend import QueueBackend, QueueCounts, RegisteredWorker, RunningJob
+from app.essentials.queue.database import DatabaseBackend
+from app.essentials.queue.failures import FailedJobRow
+from app.essentials.queue.jobs import Job, JobMessage
+
+
+class Queue:
+    def __init__(self, backend: QueueBackend, databases: Databases) -> None:
+        self.backend = backend
+        self.databases = databases
+
+    async def dispatch(self, job: Job[Any], /, **arguments: Any) -> str:
+        """Enqueue `job` with `arguments` now; returns the job's uuid."""
+        message = job.message(**arguments)
+        await self.backend.push([message])
+        return message.uuid
+
+    async def dispatch_within(
+        self, auth_db: AsyncSession, job: Job[Any], /, **arguments: Any
+    ) -> str:
+        """Enqueue `job` in `auth_db`'s transaction: if it rolls back, there is no job."""
+        message = job.message(**arguments)
+        await self.backend.push_within(auth_db, [message])
+        return message.uuid
+
+    async def batch(
+        self, messages: Sequence[JobMessage], *, then: JobMessage | None = None, name: str = ""
+    ) -> int:
+        """Enqueue `messages` as one batch; `then` is enqueued once every one of them has
+        succeeded or failed for good (at once for an empty batch). Returns the batch id,
+        which each job sees as `ctx.batch_id`."""
+        async with transaction(self.databases, "auth") as auth_db:
+            connection = await auth_db.connection()
+            batch_id = await batches.create(
+                connection, name=name[:200], total=len(messages), then=then
+            )
+            members = [replace(message, batch_id=batch_id) for message in messages]
+            if not members:
+                members = await batches.settle(connection, {batch_id: 0}, {})
+            await self.backend.push_within(auth_db, members)
+        return batch_id
+
+    async def deliver(self, auth_db: AsyncSession, payloads: Sequence[Mapping[str, Any]]) -> None:
+        """The outbox's handler for staged jobs (kind `job`): enqueue them within the
+        relay's auth transaction, which also records their receipts."""
+        await self.backend.push_within(
+            auth_db, [JobMessage.from_payload(payload) for payload in payloads]
+        )
+
+    # --- looking after jobs -----------------------------------------------------------
+
+    async def failed(self, *, limit: int, before_id: int | None = None) -> list[FailedJobRow]:
+        """Failed jobs, newest first."""
+        async with self.databases.auth.autocommit() as connection:
+            return list(await failures.page(connection, limit=limit, before_id=before_id))
+
+    async def running(self, *, limit: int) -> list[RunningJob]:
+        return await self.backend.running(limit)
+
+    async def workers(self) -> list[RegisteredWorker]:
+        return await self.backend.workers()
+
+    async def status(self) -> list[QueueCounts]:
+        """Per queue: ready, delayed, running and failed jobs, by queue name."""
+        by_queue = {counts.queue: counts for counts in await self.backend.counts()}
+        async with self.databases.auth.autocommit() as connection:
+            failed = await failures.count_by_queue(connection)
+        for queue, count in failed.items():
+            by_queue.setdefault(queue, QueueCounts(queue)).failed = count
+        return [by_queue[queue] for queue in sorted(by_queue)]
+
+    async def retry(self, failed_id: int | None) -> int:
+        """Enqueue a failed job again (all of them for None), with fresh attempts;
+        returns how many. A job of an unfinished batch counts as pending there again."""
+        async with transaction(self.databases, "auth") as auth_db:
+            connection = await auth_db.connection()
+            messages = [
+                await self._rejoin(connection, message)
+                for message in await failures.take(connection, failed_id)
+            ]
+            await self.backend.push_within(auth_db, messages)
+        return len(messages)
+
+    async def _rejoin(self, connection: AsyncConnection, message: JobMessage) -> JobMessage:
+        if message.batch_id is None or await batches.reopen(connection, message.batch_id):
+            return message
+        return replace(message, batch_id=None)
+
+    async def forget(self, failed_id: int) -> bool:
+        """Delete a failed job; False if there is none with this id."""
+        async with transaction(self.databases, "auth") as auth_db:
+            return await failures.forget(await auth_db.connection(), failed_id)
+
+    async def flush(self) -> int:
+        """Delete every failed job; returns how many."""
+        async with transaction(self.databases, "auth") as auth_db:
+            return await failures.flush(await auth_db.connection())
+
+    async def find_batch(self, batch_id: int) -> batches.BatchStatus | None:
+        async with self.databases.auth.autocommit() as connection:
+            return await batches.get(connection, batch_id)
+
+
+def create_queue(settings: Settings, databases: Databases) -> Queue:
+    """The queue of `QUEUE_BACKEND`; `database` (the auth database) is the one so far."""
+    assert settings.queue_backend == "database"
+    return Queue(DatabaseBackend(databases.auth), databases)

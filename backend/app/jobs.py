@@ -1,0 +1,12 @@
+"""Every job the workers run, by name, as `app/models.py` lists every model.
+
+The worker finds a job by the name it was dispatched under in `JOBS`, which the CLI
+hands to it (`queue work --jobs` names another registry). Add each new job below; a
+job missing here lands in `failed_jobs` as an unknown name, and stops nothing else.
+"""
+
+from app.auth.jobs import send_password_reset
+from app.essentials.queue.jobs import JobRegistry
+from app.orders.jobs import send_order_confirmation
+
+JOBS = JobRegistry([send_password_reset, send_order_confirmation])

@@ -1,0 +1,182 @@
+"""The queue under test: the `harness` fixture, and workers in this process or in others.
+
+`QUEUE_BACKENDS` lists the backends the queue's contract suite runs on, each over
+every database backend of the run; a broker backend joins by adding its name here
+and to `backend_for`. Loaded as a plugin by conftest.py, so that `harness` is a
+fixture of every test module.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import delete, func, select
+
+from app.core.config import BACKEND_DIR, Settings
+from app.core.db.registry import Databases
+from app.essentials.queue.backend import QueueBackend
+from app.essentials.queue.database import DatabaseBackend
+from app.essentials.queue.jobs import JobRegistry, JobServices
+from app.essentials.queue.models import FailedJob, QueuedJob, QueueWorker
+from app.essentials.queue.queue import Queue
+from app.essentials.queue.worker import Worker
+from app.jobs import JOBS
+from tests.conftest import SETTINGS_VARIABLES, TEST_SECRET, empty_tables, url_string
+from tests.queue_jobs import FAST, RUNS, TEST_JOBS
+
+QUEUE_BACKENDS = ["database"]
+
+
+def backend_for(name: str, databases: Databases) -> QueueBackend:
+    if name == "database":
+        return DatabaseBackend(databases.auth)
+    raise ValueError(f"no queue backend {name!r}")
+
+
+@dataclass
+class Run:
+    uuid: str
+    name: str
+    attempt: int
+    batch_id: int | None
+    note: str
+    pid: int
+    at: datetime
+
+
+@dataclass
+class Harness:
+    """A queue on one backend, the test jobs, quick settings, and ways to look inside."""
+
+    backend_name: str
+    app: FastAPI
+    settings: Settings
+    queue: Queue
+    services: JobServices
+
+    @property
+    def databases(self) -> Databases:
+        return self.services.databases
+
+    async def runs(self) -> list[Run]:
+        columns = [RUNS.c[name] for name in Run.__dataclass_fields__]
+        async with self.databases.app.engine.connect() as connection:
+            rows = await connection.execute(select(*columns).order_by(RUNS.c.id))
+            return [Run(*row) for row in rows.all()]
+
+    async def count(self, model: Any) -> int:
+        async with self.databases.auth.engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(model)) or 0)
+
+    async def jobs_left(self) -> int:
+        return await self.count(QueuedJob)
+
+    async def failed_jobs(self) -> int:
+        return await self.count(FailedJob)
+
+    async def workers_alive(self) -> int:
+        return await self.count(QueueWorker)
+
+    def worker(self, queues: Sequence[str] = ("default",), concurrency: int = 4) -> Worker:
+        return Worker(self.services, TEST_JOBS, queues=queues, concurrency=concurrency)
+
+    async def work_off(self, *workers: Worker, within: float = 30) -> None:
+        """Run workers (one by default) until no job is left, delayed ones included."""
+        workers = workers or (self.worker(),)
+        running = [asyncio.create_task(worker.run()) for worker in workers]
+        try:
+            await wait_for(self._nothing_left, within)
+        finally:
+            for worker in workers:
+                worker.stop()
+            await asyncio.gather(*running)
+
+    async def _nothing_left(self) -> bool:
+        return await self.jobs_left() == 0
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        """What a `python -m app.cli` process needs to use this queue."""
+        environment = dict(os.environ)
+        for name in SETTINGS_VARIABLES:
+            environment.pop(name, None)
+        return {
+            **environment,
+            "ENVIRONMENT": "test",
+            "SECRET_KEY": TEST_SECRET,
+            "AUTH_DATABASE_URL": url_string(self.settings.resolved_database_url("auth")),
+            "APP_DATABASE_URL": url_string(self.settings.resolved_database_url("app")),
+            "QUEUE_BACKEND": self.backend_name,
+            "LOG_FORMAT": "text",
+            **{name.upper(): str(value) for name, value in FAST.items()},
+            **extra,
+        }
+
+    def start_worker(self, *arguments: str, **extra: str) -> "subprocess.Popen[str]":
+        """`python -m app.cli queue work --jobs tests.queue_jobs:TEST_JOBS ARGUMENTS`."""
+        command = ["queue", "work", "--jobs", "tests.queue_jobs:TEST_JOBS", *arguments]
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", *command],
+            cwd=BACKEND_DIR,
+            env=self.environment(**extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    async def cli(self, *arguments: str) -> "subprocess.CompletedProcess[str]":
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "app.cli", *arguments],
+            cwd=BACKEND_DIR,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture(params=QUEUE_BACKENDS)
+async def harness(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator[Harness]:
+    databases: Databases = app.state.databases
+    settings: Settings = app.state.settings.model_copy(
+        update={**FAST, "queue_backend": request.param}
+    )
+    async with databases.app.engine.begin() as connection:
+        await connection.run_sync(RUNS.metadata.create_all)
+    queue = Queue(backend_for(request.param, databases), databases)
+    services = JobServices(databases, settings, app.state.runtime.mailer, queue)
+    yield Harness(request.param, app, settings, queue, services)
+    await empty_tables(app)
+    async with databases.app.engine.begin() as connection:
+        await connection.execute(delete(RUNS))
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], within: float = 30) -> None:
+    """Poll `condition` until it holds; fail the test after `within` seconds."""
+    async with asyncio.timeout(within):
+        while True:
+            if await condition():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def drain(services: JobServices, registry: JobRegistry, concurrency: int = 4) -> Worker:
+    """Run a worker in this process until no job is ready or running."""
+    worker = Worker(
+        services, registry, queues=["default"], concurrency=concurrency, stop_when_empty=True
+    )
+    await worker.run()
+    return worker
+
+
+async def run_app_jobs(app: FastAPI) -> None:
+    """Run what the application's requests dispatched, as `queue work` would."""
+    await drain(app.state.runtime.job_services, JOBS)
