@@ -28,8 +28,8 @@ from app.core.config import BACKEND_DIR, Settings, normalize_database_url
 from app.core.db.base import AppBase, AuthBase
 from app.main import create_app
 
-# The queue's `harness` fixture and its helpers.
-pytest_plugins = ("tests.queue_support",)
+# Fixtures of their own modules: the queue's `harness`, headless Chromium's `browser`.
+pytest_plugins = ("tests.queue_support", "tests.browser")
 
 SETTINGS_VARIABLES = (
     "DATABASE_URL",

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,7 @@ class Harness:
     settings: Settings
     queue: Queue
     services: JobServices
+    processes: list["subprocess.Popen[str]"] = field(default_factory=list)
 
     @property
     def databases(self) -> Databases:
@@ -98,6 +99,10 @@ class Harness:
                 worker.stop()
             await asyncio.gather(*running)
 
+    async def drain(self, queues: Sequence[str] = ("default",)) -> None:
+        """Run a worker until none of the jobs of `queues` is ready or running."""
+        await drain(self.services, TEST_JOBS, queues)
+
     async def _nothing_left(self) -> bool:
         return await self.jobs_left() == 0
 
@@ -121,7 +126,7 @@ class Harness:
     def start_worker(self, *arguments: str, **extra: str) -> "subprocess.Popen[str]":
         """`python -m app.cli queue work --jobs tests.queue_jobs:TEST_JOBS ARGUMENTS`."""
         command = ["queue", "work", "--jobs", "tests.queue_jobs:TEST_JOBS", *arguments]
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", *command],
             cwd=BACKEND_DIR,
             env=self.environment(**extra),
@@ -129,6 +134,8 @@ class Harness:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.processes.append(process)
+        return process
 
     async def cli(self, *arguments: str) -> "subprocess.CompletedProcess[str]":
         return await asyncio.to_thread(
@@ -153,7 +160,12 @@ async def harness(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator
         await connection.run_sync(RUNS.metadata.create_all)
     queue = Queue(backend_for(request.param, databases), databases)
     services = JobServices(databases, settings, app.state.runtime.mailer, queue)
-    yield Harness(request.param, app, settings, queue, services)
+    harness = Harness(request.param, app, settings, queue, services)
+    yield harness
+    for process in harness.processes:  # a test that failed may have left one running
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     await empty_tables(app)
     async with databases.app.engine.begin() as connection:
         await connection.execute(delete(RUNS))
@@ -168,13 +180,12 @@ async def wait_for(condition: Callable[[], Awaitable[bool]], within: float = 30)
             await asyncio.sleep(0.05)
 
 
-async def drain(services: JobServices, registry: JobRegistry, concurrency: int = 4) -> Worker:
-    """Run a worker in this process until no job is ready or running."""
-    worker = Worker(
-        services, registry, queues=["default"], concurrency=concurrency, stop_when_empty=True
-    )
+async def drain(
+    services: JobServices, registry: JobRegistry, queues: Sequence[str] = ("default",)
+) -> None:
+    """Run a worker in this process until no job of `queues` is ready or running."""
+    worker = Worker(services, registry, queues=queues, concurrency=4, stop_when_empty=True)
     await worker.run()
-    return worker
 
 
 async def run_app_jobs(app: FastAPI) -> None:

@@ -1,35 +1,21 @@
 """/docs and /redoc in headless Chromium, with no network beyond the service.
 
 The real service runs under uvicorn; every request the page makes to another host is
-aborted and recorded, so a page that needed a CDN fails here as it would offline.
-Screenshots land in artifacts/docs/ at the repository root (CI keeps them).
+aborted and recorded (`tests.browser`), so a page that needed a CDN fails here as it
+would offline. Screenshots land in artifacts/docs/ at the repository root.
 """
 
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from app.core.config import BACKEND_DIR
+from tests.browser import ARTIFACTS, offline_page, page_errors, require_chromium
 from tests.server import Server, migrate_both, serving, sqlite_environment
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = BACKEND_DIR.parent / "artifacts" / "docs"
-IN_CI = os.environ.get("CI", "").lower() == "true"
+SCREENSHOTS = ARTIFACTS / "docs"
 REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 EMAIL, PASSWORD = "grace@example.com", "correct horse battery"
 # Swagger UI renders one block per operation: (method, path) read from its summary line.
@@ -43,54 +29,12 @@ RENDERED_OPERATIONS = """
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium to run the browser tests"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     workdir = tmp_path_factory.mktemp("browser")
     env = sqlite_environment(workdir)
     migrate_both(env)
     with serving("app.main:create_app", env, workdir / "server.log") as running:
         yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        await chromium.close()
-
-
-async def offline_page(browser: Browser, server: Server) -> tuple[Page, list[str]]:
-    """A page that can reach the service only; returns it and the URLs it tried elsewhere."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 1600})
-    service = urlsplit(server.url).netloc
-    elsewhere: list[str] = []
-
-    async def only_the_service(route: Route) -> None:
-        if urlsplit(route.request.url).netloc == service:
-            await route.continue_()
-        else:
-            elsewhere.append(route.request.url)
-            await route.abort("internetdisconnected")
-
-    await context.route("**/*", only_the_service)
-    return await context.new_page(), elsewhere
-
-
-def page_errors(page: Page) -> list[str]:
-    """Script errors and console errors (a refused asset or a CSP violation shows there)."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: errors.append(message.text) if message.type == "error" else None,
-    )
-    return errors
 
 
 async def test_swagger_ui_renders_offline_signs_in_and_tries_out_users_me(

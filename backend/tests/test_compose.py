@@ -110,9 +110,21 @@ def test_compose_file_is_valid_and_wires_the_services() -> None:
     services = config["services"]
     assert isinstance(services, dict)
 
-    assert set(services) == {"postgres", "backend", "mariadb", "backend-mysql"}
+    assert set(services) == {
+        "postgres",
+        "backend",
+        "worker",
+        "mariadb",
+        "backend-mysql",
+        "worker-mysql",
+    }
     assert services["backend"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["backend-mysql"]["depends_on"]["mariadb"]["condition"] == "service_healthy"
+    # Workers start once their backend is healthy, that is migrated, and share its settings.
+    for worker, backend in (("worker", "backend"), ("worker-mysql", "backend-mysql")):
+        assert services[worker]["depends_on"][backend]["condition"] == "service_healthy"
+        assert services[worker]["environment"] == services[backend]["environment"]
+        assert services[worker]["command"][:5] == ["python", "-m", "app.cli", "queue", "work"]
     assert "healthcheck" in services["postgres"]
     assert "healthcheck" in services["mariadb"]
     # docker-compose 1.x prints short volume strings, Compose v2 long mappings.
@@ -126,8 +138,10 @@ def test_compose_file_is_valid_and_wires_the_services() -> None:
     assert {name for name, service in services.items() if "profiles" not in service} == {
         "postgres",
         "backend",
+        "worker",
     }
-    assert services["mariadb"]["profiles"] == services["backend-mysql"]["profiles"] == ["mysql"]
+    for name in ("mariadb", "backend-mysql", "worker-mysql"):
+        assert services[name]["profiles"] == ["mysql"]
 
 
 @pytest.fixture
@@ -224,6 +238,32 @@ async def test_start_script_waits_migrates_and_serves_with_the_compose_environme
     # uvicorn finishes its shutdown, then exits by the signal it was sent.
     assert server.returncode in (0, -signal.SIGTERM), output.decode()
     assert b"Application shutdown complete." in output
+
+
+def test_the_worker_command_runs_jobs_with_the_compose_environment(
+    postgres_from_init_sql: None,
+) -> None:
+    env = {
+        **os.environ,
+        **backend_environment("worker", "postgres"),
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+    }
+    run(["sh", "scripts/prestart.sh"], env=env, cwd=BACKEND_DIR)
+    command = compose_config()["services"]["worker"]["command"]  # type: ignore[index]
+
+    worker = subprocess.run(
+        [*command, "--stop-when-empty"],
+        cwd=BACKEND_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert worker.returncode == 0, worker.stderr
+    assert "started: queues default, concurrency 10" in worker.stderr
+    assert "stopped after 0 jobs" in worker.stderr
 
 
 async def wait_until_ready(url: str, server: subprocess.Popen[bytes]) -> dict[str, Any]:

@@ -83,6 +83,15 @@ def create_engine_for(url: URL, settings: Settings, pool_size: int) -> AsyncEngi
     return engine
 
 
+def claiming_options(engine: AsyncEngine) -> dict[str, Any]:
+    """Execution options for a transaction that claims rows with `FOR UPDATE SKIP LOCKED`
+    (a queue's jobs, an outbox's messages): READ COMMITTED on MySQL and MariaDB, whose
+    REPEATABLE READ also locks the gaps between index entries, so that an insert waits
+    for a claim and two claims deadlock; nothing elsewhere (PostgreSQL's default is
+    READ COMMITTED, and SQLite has one writer at a time)."""
+    return {"isolation_level": "READ COMMITTED"} if engine.dialect.name == "mysql" else {}
+
+
 def _ping_asyncpg(dbapi_connection: DBAPIConnection) -> bool:
     """`pool_pre_ping` for asyncpg in one round trip instead of three.
 

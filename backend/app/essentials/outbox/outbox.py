@@ -36,6 +36,8 @@ from sqlalchemy import Row, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.db.engines import claiming_options
+from app.core.db.queries import delete_by_ids
 from app.core.db.registry import Databases
 from app.core.db.sessions import on_commit, transaction
 from app.core.db.types import utc_now
@@ -71,6 +73,7 @@ class Outbox:
         self.settings = settings
         self.handlers = dict(handlers)
         self._hold_locks = databases.app.engine.dialect.name != "sqlite"
+        self._claiming = claiming_options(databases.app.engine)
 
     async def stage(self, app_db: AsyncSession, message: Staged) -> None:
         """Write `message` in `app_db`'s transaction; relayed once it commits."""
@@ -110,14 +113,14 @@ class Outbox:
             cutoff = utc_now() - timedelta(seconds=older_than)
             query = query.where(OutboxMessage.created_at <= cutoff)
         async with transaction(self.databases, "app") as app_db:
+            await app_db.connection(execution_options=self._claiming)
             rows = (await app_db.execute(query)).all()
             if not rows:
                 return 0
             if not self._hold_locks:
                 await app_db.commit()
             done = await self._deliver(rows)
-            if done:
-                await app_db.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(done)))
+            await delete_by_ids(await app_db.connection(), OutboxMessage.id, done)
         return len(rows)
 
     async def relay_pending(self) -> int:

@@ -25,6 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.essentials.queue.jobs import JobMessage
 
 
+class WorkerGone(LookupError):
+    """The worker was presumed dead (its heartbeat went stale) and forgotten; the jobs
+    it held were made available again. It must register anew before it claims."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReservedJob:
     """A job claimed by a worker; `attempts` counts this attempt. Options are kept as
@@ -101,9 +106,10 @@ class QueueBackend(Protocol):
         limit: int,
         finished: Sequence[ReservedJob] = (),
     ) -> list[ReservedJob]:
-        """Mark `finished` jobs done (their batches counted), then claim up to `limit`
-        ready jobs for `worker_id`, `queues` in order of priority, each with one more
-        attempt counted."""
+        """Record a heartbeat, mark `finished` jobs done (their batches counted), then
+        claim up to `limit` ready jobs for `worker_id`, `queues` in order of priority,
+        each with one more attempt counted. Raises `WorkerGone` (claiming nothing)
+        if the worker was forgotten: a claim never names a worker presumed dead."""
 
     async def retry_later(self, worker_id: int, job: ReservedJob, available_at: datetime) -> None:
         """Hand a failed attempt back, to be claimed again from `available_at`."""
@@ -117,8 +123,8 @@ class QueueBackend(Protocol):
     async def register(self, worker: WorkerInfo) -> int:
         """Record a starting worker; returns its id."""
 
-    async def heartbeat(self, worker_id: int) -> bool:
-        """Record that the worker is alive; False if it had been presumed dead."""
+    async def heartbeat(self, worker_id: int) -> None:
+        """Record that the worker is alive; `WorkerGone` if it was presumed dead."""
 
     async def deregister(self, worker_id: int) -> None:
         """Forget a stopping worker; jobs it still holds become available."""

@@ -8,9 +8,9 @@ marks them its own and counts their attempt. The same transaction first deletes,
 primary key, the jobs the worker finished since its last claim: one round of
 statements per batch of jobs, not per job.
 
-MariaDB runs these transactions at READ COMMITTED: at its default REPEATABLE READ a
-locking read also locks the gaps between index entries, and a dispatch inserting a
-job into a gap would wait for the claim to commit.
+MariaDB runs these transactions at READ COMMITTED (`claiming_options`): at its
+default REPEATABLE READ a locking read also locks the gaps between index entries, and
+a dispatch inserting a job into a gap would wait for the claim to commit.
 """
 
 import json
@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.db.engines import claiming_options
+from app.core.db.queries import delete_by_ids
 from app.core.db.registry import Database
 from app.core.db.types import utc_now
 from app.essentials.queue import batches, failures
@@ -31,6 +33,7 @@ from app.essentials.queue.backend import (
     RegisteredWorker,
     ReservedJob,
     RunningJob,
+    WorkerGone,
     WorkerInfo,
 )
 from app.essentials.queue.jobs import JobMessage
@@ -72,13 +75,13 @@ class DatabaseBackend:
 
     def __init__(self, auth: Database) -> None:
         self.auth = auth
-        self._read_committed = auth.engine.dialect.name == "mysql"
+        self._options = claiming_options(auth.engine)
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         async with self.auth.engine.connect() as connection:
-            if self._read_committed:
-                connection = await connection.execution_options(isolation_level="READ COMMITTED")
+            if self._options:
+                connection = await connection.execution_options(**self._options)
             async with connection.begin():
                 yield connection
 
@@ -101,6 +104,9 @@ class DatabaseBackend:
         finished: Sequence[ReservedJob] = (),
     ) -> list[ReservedJob]:
         async with self._begin() as connection:
+            # The claim is a heartbeat too, and its row lock keeps `recover` (which
+            # skips locked workers) from forgetting this worker while it claims.
+            await self._beat(connection, worker_id)
             if finished:
                 await self._finish(connection, worker_id, finished)
             now = utc_now()
@@ -148,19 +154,14 @@ class DatabaseBackend:
     ) -> None:
         # Only rows this worker still holds: had it been presumed dead, another worker
         # may hold them now, and counting them in their batch is that worker's to do.
+        held = QueuedJob.worker_id == worker_id
         alone = [job.id for job in finished if job.batch_id is None]
-        if alone:
-            await connection.execute(
-                delete(QueuedJob).where(QueuedJob.id.in_(alone), QueuedJob.worker_id == worker_id)
-            )
-        members = [job.id for job in finished if job.batch_id is not None]
-        if members:
-            deleted = await connection.execute(
-                delete(QueuedJob)
-                .where(QueuedJob.id.in_(members), QueuedJob.worker_id == worker_id)
-                .returning(QueuedJob.batch_id)
-            )
-            done = Counter(batch_id for (batch_id,) in deleted.all() if batch_id is not None)
+        await delete_by_ids(connection, QueuedJob.id, alone, held)
+        done = Counter[int]()
+        for job in finished:
+            if job.batch_id is not None:
+                done[job.batch_id] += await delete_by_ids(connection, QueuedJob.id, [job.id], held)
+        if done:
             await insert_jobs(connection, await batches.settle(connection, done, {}))
 
     async def retry_later(self, worker_id: int, job: ReservedJob, available_at: datetime) -> None:
@@ -212,14 +213,16 @@ class DatabaseBackend:
             )
         return created.scalar_one()
 
-    async def heartbeat(self, worker_id: int) -> bool:
+    async def heartbeat(self, worker_id: int) -> None:
         async with self._begin() as connection:
-            beat = await connection.execute(
-                update(QueueWorker)
-                .where(QueueWorker.id == worker_id)
-                .values(heartbeat_at=utc_now())
-            )
-        return beat.rowcount == 1
+            await self._beat(connection, worker_id)
+
+    async def _beat(self, connection: AsyncConnection, worker_id: int) -> None:
+        beat = await connection.execute(
+            update(QueueWorker).where(QueueWorker.id == worker_id).values(heartbeat_at=utc_now())
+        )
+        if beat.rowcount != 1:
+            raise WorkerGone(worker_id)
 
     async def deregister(self, worker_id: int) -> None:
         async with self._begin() as connection:
@@ -246,7 +249,7 @@ class DatabaseBackend:
                 .where(QueuedJob.worker_id.in_(dead))
                 .values(worker_id=None, reserved_at=None)
             )
-            await connection.execute(delete(QueueWorker).where(QueueWorker.id.in_(dead)))
+            await delete_by_ids(connection, QueueWorker.id, dead)
         return recovered.rowcount
 
     # --- what people look at ----------------------------------------------------------

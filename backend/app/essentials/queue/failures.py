@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.core.db.queries import delete_by_ids
 from app.core.db.types import utc_now
 from app.essentials.queue.backend import ReservedJob
 from app.essentials.queue.jobs import JobMessage, JobOptions
@@ -58,8 +59,7 @@ async def take(connection: AsyncConnection, failed_id: int | None) -> list[JobMe
     if failed_id is not None:
         query = query.where(FailedJob.id == failed_id)
     rows = (await connection.execute(query)).all()
-    if rows:
-        await connection.execute(delete(FailedJob).where(FailedJob.id.in_([r.id for r in rows])))
+    await delete_by_ids(connection, FailedJob.id, [row.id for row in rows])
     now = utc_now()
     return [
         JobMessage(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.core.db.types import utc_now
-from app.essentials.queue.backend import ReservedJob, WorkerInfo
+from app.essentials.queue.backend import ReservedJob, WorkerGone, WorkerInfo
 from app.essentials.queue.jobs import JobArgumentsError, JobContext, JobRegistry, JobServices
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
+        self._registering = asyncio.Lock()
 
     def stop(self, *, now: bool = False) -> None:
         """Take no new job; with `now`, do not wait for the running ones either."""
@@ -139,11 +140,29 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[ReservedJob]:
         finished, self._finished = self._finished, []
+        worker_id = self.id
         try:
-            return await self.backend.reserve(self.id, self.queues, limit, finished)
+            return await self.backend.reserve(worker_id, self.queues, limit, finished)
+        except WorkerGone:
+            await self._register_again(worker_id)  # `finished` were released: dropped
+            return []
         except BaseException:
             self._finished[:0] = finished  # still to be marked done, on the next round
             raise
+
+    async def _register_again(self, gone: int) -> None:
+        """After being presumed dead: the jobs this worker held were released (those it
+        is still running may run twice), and it goes on under a new id."""
+        async with self._registering:
+            if self.id != gone:
+                return  # the heartbeat or the loop found out first
+            logger.error(
+                "worker %s was presumed dead (no heartbeat for %g s): the jobs it held were "
+                "released and may run twice; it goes on under a new id",
+                gone,
+                self.heartbeat_timeout,
+            )
+            self.id = await self.backend.register(self.info)
 
     async def _pause(self, seconds: float | None) -> None:
         try:
@@ -253,15 +272,11 @@ class Worker:
         await self._recover()
         while True:
             await asyncio.sleep(self.heartbeat_interval)
+            worker_id = self.id
             try:
-                if not await self.backend.heartbeat(self.id):
-                    logger.error(
-                        "worker %s was presumed dead (no heartbeat for %g s): the jobs it "
-                        "held were released and may run twice; it goes on under a new id",
-                        self.id,
-                        self.heartbeat_timeout,
-                    )
-                    self.id = await self.backend.register(self.info)
+                await self.backend.heartbeat(worker_id)
+            except WorkerGone:
+                await self._register_again(worker_id)
             except Exception:
                 logger.exception("heartbeat of worker %s failed", self.id)
             await self._recover()
