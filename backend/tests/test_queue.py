@@ -272,9 +272,8 @@ async def test_status_counts_jobs_per_queue_by_state(harness: Harness) -> None:
     await queue.dispatch(record)
     await queue.dispatch(record, delay=3600)
     await queue.dispatch(record, queue="mail")
-    running = await queue.backend.reserve(
-        await queue.backend.register(WorkerInfo("here", 1, ["default"], 1)), ["default"], 1
-    )
+    worker_id = await queue.backend.register(WorkerInfo("here", 1, ["default"], 1))
+    running = await queue.backend.reserve(worker_id, ["default"], 1)
 
     counts = {row.queue: row for row in await queue.status()}
 
@@ -284,6 +283,7 @@ async def test_status_counts_jobs_per_queue_by_state(harness: Harness) -> None:
     assert (counts["mail"].ready, counts["mail"].running, counts["mail"].failed) == (1, 0, 1)
     (listed,) = await queue.running(limit=10)
     assert listed.uuid == running[0].uuid
+    await queue.backend.deregister(worker_id)
 
 
 async def test_a_dispatch_within_a_transaction_exists_only_if_it_commits(

@@ -88,6 +88,7 @@ async def test_running_jobs_are_listed_with_their_worker(
     assert (job["uuid"], job["name"], job["queue"]) == (uuid, "test.record", "default")
     assert (job["attempts"], job["max_attempts"], job["worker_id"]) == (1, 3, worker_id)
     assert job["reserved_at"] is not None
+    await harness.queue.backend.deregister(worker_id)
     too_many = await client.get(f"{QUEUE}/running?limit=501", headers=boss.headers)
     assert_error(too_many, 422, "validation_error")
 

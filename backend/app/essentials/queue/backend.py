@@ -106,10 +106,9 @@ class QueueBackend(Protocol):
         limit: int,
         finished: Sequence[ReservedJob] = (),
     ) -> list[ReservedJob]:
-        """Record a heartbeat, mark `finished` jobs done (their batches counted), then
-        claim up to `limit` ready jobs for `worker_id`, `queues` in order of priority,
-        each with one more attempt counted. Raises `WorkerGone` (claiming nothing)
-        if the worker was forgotten: a claim never names a worker presumed dead."""
+        """Mark `finished` jobs done (their batches counted), then claim up to `limit`
+        ready jobs for `worker_id`, `queues` in order of priority, each with one more
+        attempt counted; nothing for a worker that was forgotten (presumed dead)."""
 
     async def retry_later(self, worker_id: int, job: ReservedJob, available_at: datetime) -> None:
         """Hand a failed attempt back, to be claimed again from `available_at`."""
@@ -127,7 +126,8 @@ class QueueBackend(Protocol):
         """Record that the worker is alive; `WorkerGone` if it was presumed dead."""
 
     async def deregister(self, worker_id: int) -> None:
-        """Forget a stopping worker; jobs it still holds become available."""
+        """Forget a stopping worker (or one presumed dead, going on under a new id);
+        jobs it still holds become available."""
 
     async def recover(self, stale_before: datetime) -> int:
         """Make the jobs of workers silent since `stale_before` available again and

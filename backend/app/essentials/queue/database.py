@@ -14,13 +14,25 @@ a dispatch inserting a job into a gap would wait for the claim to commit.
 """
 
 import json
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db.engines import claiming_options
@@ -39,6 +51,8 @@ from app.essentials.queue.backend import (
 from app.essentials.queue.jobs import JobMessage
 from app.essentials.queue.models import QueuedJob, QueueWorker
 
+logger = logging.getLogger(__name__)
+
 _CLAIMED_COLUMNS = (
     QueuedJob.id,
     QueuedJob.uuid,
@@ -51,6 +65,52 @@ _CLAIMED_COLUMNS = (
     QueuedJob.timeout,
     QueuedJob.batch_id,
 )
+
+
+# The statements a worker repeats, built once; each round only binds parameters.
+_READY = (
+    QueuedJob.worker_id.is_(None),
+    QueuedJob.queue == bindparam("claim_queue"),
+    QueuedJob.available_at <= bindparam("claim_now"),
+    # A worker that was forgotten claims nothing (see `DatabaseBackend.recover`).
+    select(QueueWorker.id).where(QueueWorker.id == bindparam("claim_worker")).exists(),
+)
+_OLDEST_FIRST = (QueuedJob.available_at, QueuedJob.id)
+_LIMIT = bindparam("claim_limit", type_=Integer)
+_MARK = update(QueuedJob).values(
+    worker_id=bindparam("claim_worker"),
+    reserved_at=bindparam("claim_now"),
+    attempts=QueuedJob.attempts + 1,
+)
+# PostgreSQL and SQLite: UPDATE ... WHERE id IN (SELECT ... SKIP LOCKED) RETURNING.
+_CLAIM_RETURNING = _MARK.where(
+    QueuedJob.id.in_(
+        select(QueuedJob.id)
+        .where(*_READY)
+        .order_by(*_OLDEST_FIRST)
+        .limit(_LIMIT)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+).returning(*_CLAIMED_COLUMNS)
+# PostgreSQL: the same, deleting the jobs the worker finished in a WITH.
+_FINISH_AND_CLAIM = _CLAIM_RETURNING.add_cte(
+    delete(QueuedJob)
+    .where(
+        QueuedJob.id.in_(bindparam("finished_ids", expanding=True)),
+        QueuedJob.worker_id == bindparam("claim_worker"),
+    )
+    .cte("finished")
+)
+# MariaDB has no UPDATE ... RETURNING, nor LIMIT in an IN subquery: select, then update.
+_SELECT_READY = (
+    select(*_CLAIMED_COLUMNS)
+    .where(*_READY)
+    .order_by(*_OLDEST_FIRST)
+    .limit(_LIMIT)
+    .with_for_update(skip_locked=True)
+)
+_CLAIM_IDS = _MARK.where(QueuedJob.id.in_(bindparam("claim_ids", expanding=True)))
 
 
 def job_row(message: JobMessage) -> dict[str, Any]:
@@ -76,6 +136,11 @@ class DatabaseBackend:
     def __init__(self, auth: Database) -> None:
         self.auth = auth
         self._options = claiming_options(auth.engine)
+        # PostgreSQL and SQLite claim with one UPDATE ... RETURNING; PostgreSQL runs the
+        # worker's statements without BEGIN and COMMIT (SQLite needs BEGIN IMMEDIATE).
+        self._returning_claims = auth.engine.dialect.update_returning
+        self._autocommit = auth.engine.dialect.name == "postgresql"
+        self._held: dict[int, AsyncConnection] = {}  # each worker's claiming connection
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
@@ -103,66 +168,102 @@ class DatabaseBackend:
         limit: int,
         finished: Sequence[ReservedJob] = (),
     ) -> list[ReservedJob]:
-        async with self._begin() as connection:
-            # The claim is a heartbeat too, and its row lock keeps `recover` (which
-            # skips locked workers) from forgetting this worker while it claims.
-            await self._beat(connection, worker_id)
-            if finished:
-                await self._finish(connection, worker_id, finished)
-            now = utc_now()
-            rows: list[Any] = []
-            for queue in queues:
-                if len(rows) >= limit:
-                    break
-                rows += (
-                    await connection.execute(
-                        select(*_CLAIMED_COLUMNS)
-                        .where(
-                            QueuedJob.worker_id.is_(None),
-                            QueuedJob.queue == queue,
-                            QueuedJob.available_at <= now,
-                        )
-                        .order_by(QueuedJob.available_at, QueuedJob.id)
-                        .limit(limit - len(rows))
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
-            if rows:
-                await connection.execute(
-                    update(QueuedJob)
-                    .where(QueuedJob.id.in_([row.id for row in rows]))
-                    .values(worker_id=worker_id, reserved_at=now, attempts=QueuedJob.attempts + 1)
-                )
-        return [
-            ReservedJob(
-                id=row.id,
-                uuid=row.uuid,
-                name=row.name,
-                queue=row.queue,
-                payload=row.payload,
-                attempts=row.attempts + 1,
-                max_attempts=row.max_attempts,
-                backoff=row.backoff,
-                timeout=row.timeout,
-                batch_id=row.batch_id,
-            )
-            for row in rows
-        ]
-
-    async def _finish(
-        self, connection: AsyncConnection, worker_id: int, finished: Sequence[ReservedJob]
-    ) -> None:
-        # Only rows this worker still holds: had it been presumed dead, another worker
-        # may hold them now, and counting them in their batch is that worker's to do.
         held = QueuedJob.worker_id == worker_id
+        members = [job for job in finished if job.batch_id is not None]
+        if members:
+            async with self._begin() as connection:
+                await self._finish_members(connection, held, members)
         alone = [job.id for job in finished if job.batch_id is None]
-        await delete_by_ids(connection, QueuedJob.id, alone, held)
+        async with self._claiming(worker_id) as connection:
+            if not self._autocommit or limit <= 0:
+                await delete_by_ids(connection, QueuedJob.id, alone, held)
+                alone = []
+            claimed: list[ReservedJob] = []
+            for queue in queues:
+                if len(claimed) >= limit:
+                    break
+                wanted = limit - len(claimed)
+                claimed += await self._claim(connection, worker_id, queue, wanted, alone)
+                alone = []
+        return claimed
+
+    @asynccontextmanager
+    async def _claiming(self, worker_id: int) -> AsyncIterator[AsyncConnection]:
+        """Where a worker deletes what it finished and claims more, round after round:
+        on a connection it keeps (no pool checkout, and its ping, per round); on
+        PostgreSQL, where each of these is one statement, without BEGIN and COMMIT.
+        A connection that fails is dropped, and the next round opens another."""
+        connection = self._held.get(worker_id)
+        if connection is None:
+            connection = await self.auth.engine.connect()
+            options = {"isolation_level": "AUTOCOMMIT"} if self._autocommit else self._options
+            if options:
+                connection = await connection.execution_options(**options)
+            self._held[worker_id] = connection
+        try:
+            if self._autocommit:
+                yield connection
+            else:
+                async with connection.begin():
+                    yield connection
+        except BaseException:
+            await self._let_go(worker_id)
+            raise
+
+    async def _let_go(self, worker_id: int) -> None:
+        connection = self._held.pop(worker_id, None)
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception:  # already broken: the pool discards it
+                logger.debug("closing a claiming connection failed", exc_info=True)
+
+    async def _claim(
+        self,
+        connection: AsyncConnection,
+        worker_id: int,
+        queue: str,
+        limit: int,
+        finished: Sequence[int] = (),
+    ) -> list[ReservedJob]:
+        """Up to `limit` ready jobs of `queue`, marked as `worker_id`'s with one more
+        attempt counted; none if the worker was forgotten (see `recover`). On
+        PostgreSQL the same statement deletes the `finished` jobs (a DELETE in a WITH),
+        so that a round of a busy worker is one statement: one round trip, one commit."""
+        parameters = {
+            "claim_worker": worker_id,
+            "claim_queue": queue,
+            "claim_now": utc_now(),
+            "claim_limit": limit,
+        }
+        if self._returning_claims:
+            if finished:
+                updated = await connection.execute(
+                    _FINISH_AND_CLAIM, {**parameters, "finished_ids": finished}
+                )
+            else:
+                updated = await connection.execute(_CLAIM_RETURNING, parameters)
+            return [ReservedJob(**row._asdict()) for row in updated.all()]
+        rows = (await connection.execute(_SELECT_READY, parameters)).all()
+        if rows:
+            ids = [row.id for row in rows]
+            await connection.execute(_CLAIM_IDS, {**parameters, "claim_ids": ids})
+        return [replace(ReservedJob(**row._asdict()), attempts=row.attempts + 1) for row in rows]
+
+    async def _finish_members(
+        self,
+        connection: AsyncConnection,
+        held: ColumnElement[bool],
+        members: Sequence[ReservedJob],
+    ) -> None:
+        """Delete finished jobs of batches and count them there, in one transaction.
+        Only rows this worker still holds count: had it been presumed dead, another
+        worker may hold them now, and counting them is that worker's to do."""
         done = Counter[int]()
-        for job in finished:
-            if job.batch_id is not None:
-                done[job.batch_id] += await delete_by_ids(connection, QueuedJob.id, [job.id], held)
-        if done:
-            await insert_jobs(connection, await batches.settle(connection, done, {}))
+        for job in members:
+            assert job.batch_id is not None
+            done[job.batch_id] += await delete_by_ids(connection, QueuedJob.id, [job.id], held)
+        await insert_jobs(connection, await batches.settle(connection, done, {}))
 
     async def retry_later(self, worker_id: int, job: ReservedJob, available_at: datetime) -> None:
         async with self._begin() as connection:
@@ -215,16 +316,16 @@ class DatabaseBackend:
 
     async def heartbeat(self, worker_id: int) -> None:
         async with self._begin() as connection:
-            await self._beat(connection, worker_id)
-
-    async def _beat(self, connection: AsyncConnection, worker_id: int) -> None:
-        beat = await connection.execute(
-            update(QueueWorker).where(QueueWorker.id == worker_id).values(heartbeat_at=utc_now())
-        )
+            beat = await connection.execute(
+                update(QueueWorker)
+                .where(QueueWorker.id == worker_id)
+                .values(heartbeat_at=utc_now())
+            )
         if beat.rowcount != 1:
             raise WorkerGone(worker_id)
 
     async def deregister(self, worker_id: int) -> None:
+        await self._let_go(worker_id)
         async with self._begin() as connection:
             await connection.execute(
                 update(QueuedJob)
@@ -234,6 +335,10 @@ class DatabaseBackend:
             await connection.execute(delete(QueueWorker).where(QueueWorker.id == worker_id))
 
     async def recover(self, stale_before: datetime) -> int:
+        """Forget the stale workers, then release every job held by a worker that is
+        not registered: theirs, and any claim made, by a worker presumed dead, in the
+        moment it was being forgotten (a claim checks that its worker is registered,
+        but takes no lock on it, so as not to cost a round trip)."""
         async with self._begin() as connection:
             dead = list(
                 await connection.scalars(
@@ -242,14 +347,15 @@ class DatabaseBackend:
                     .with_for_update(skip_locked=True)
                 )
             )
-            if not dead:
-                return 0
+            await delete_by_ids(connection, QueueWorker.id, dead)
+            for worker_id in dead:  # one of this process's, stuck: its connection goes too
+                await self._let_go(worker_id)
+            registered = select(QueueWorker.id).where(QueueWorker.id == QueuedJob.worker_id)
             recovered = await connection.execute(
                 update(QueuedJob)
-                .where(QueuedJob.worker_id.in_(dead))
+                .where(QueuedJob.worker_id.is_not(None), ~registered.exists())
                 .values(worker_id=None, reserved_at=None)
             )
-            await delete_by_ids(connection, QueueWorker.id, dead)
         return recovered.rowcount
 
     # --- what people look at ----------------------------------------------------------

@@ -80,7 +80,6 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
-        self._registering = asyncio.Lock()
 
     def stop(self, *, now: bool = False) -> None:
         """Take no new job; with `now`, do not wait for the running ones either."""
@@ -140,29 +139,24 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[ReservedJob]:
         finished, self._finished = self._finished, []
-        worker_id = self.id
         try:
-            return await self.backend.reserve(worker_id, self.queues, limit, finished)
-        except WorkerGone:
-            await self._register_again(worker_id)  # `finished` were released: dropped
-            return []
+            return await self.backend.reserve(self.id, self.queues, limit, finished)
         except BaseException:
             self._finished[:0] = finished  # still to be marked done, on the next round
             raise
 
-    async def _register_again(self, gone: int) -> None:
+    async def _register_again(self) -> None:
         """After being presumed dead: the jobs this worker held were released (those it
-        is still running may run twice), and it goes on under a new id."""
-        async with self._registering:
-            if self.id != gone:
-                return  # the heartbeat or the loop found out first
-            logger.error(
-                "worker %s was presumed dead (no heartbeat for %g s): the jobs it held were "
-                "released and may run twice; it goes on under a new id",
-                gone,
-                self.heartbeat_timeout,
-            )
-            self.id = await self.backend.register(self.info)
+        is still running may run twice), and it goes on under a new id. Until then
+        its claims found nothing: a claim checks that its worker is registered."""
+        logger.error(
+            "worker %s was presumed dead (no heartbeat for %g s): the jobs it held were "
+            "released and may run twice; it goes on under a new id",
+            self.id,
+            self.heartbeat_timeout,
+        )
+        await self.backend.deregister(self.id)
+        self.id = await self.backend.register(self.info)
 
     async def _pause(self, seconds: float | None) -> None:
         try:
@@ -272,11 +266,10 @@ class Worker:
         await self._recover()
         while True:
             await asyncio.sleep(self.heartbeat_interval)
-            worker_id = self.id
             try:
-                await self.backend.heartbeat(worker_id)
+                await self.backend.heartbeat(self.id)
             except WorkerGone:
-                await self._register_again(worker_id)
+                await self._register_again()
             except Exception:
                 logger.exception("heartbeat of worker %s failed", self.id)
             await self._recover()
