@@ -3,10 +3,11 @@ drains 10,000 no-op jobs with 1 and 2 worker processes, on PostgreSQL, MariaDB a
 SQLite, and how many jobs were lost or run twice (both must be 0).
 
 For each run: fresh auth and app databases, migrated; K `queue work` processes started
-and registered (idle, polling every 50 ms); then 10,000 jobs enqueued in one
-transaction. The clock runs from that commit until the jobs table is empty. Each
-worker writes the uuids it ran when it exits (tools/bench/queue_jobs.py); lost and
-duplicated jobs are counted from those files against the uuids enqueued.
+(10 jobs at once each, the default) and registered (idle, polling every 50 ms); then
+10,000 jobs enqueued in one transaction. The clock runs from that commit until the
+jobs table is empty. Each worker writes the uuids it ran when it exits
+(tools/bench/queue_jobs.py); lost and duplicated jobs are counted from those files
+against the uuids enqueued. Worker logs go to artifacts/bench/queue-*.log.
 
 Target: at least 1,000 jobs/s with one worker on PostgreSQL. Exits 1 if it is missed
 or a job is lost or duplicated. BENCH_QUEUE_JOBS, BENCH_QUEUE_CONCURRENCY,
@@ -31,7 +32,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tools.servers import BACKEND, REPO, VENV_BIN, fresh_database, migrate, service_environment
 
 JOBS = int(os.environ.get("BENCH_QUEUE_JOBS", "10000"))
-CONCURRENCY = os.environ.get("BENCH_QUEUE_CONCURRENCY", "50")
+# The worker as shipped: QUEUE_CONCURRENCY's default, unless BENCH_QUEUE_CONCURRENCY says.
+CONCURRENCY = os.environ.get("BENCH_QUEUE_CONCURRENCY", "10")
 MYSQL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
 BACKENDS = os.environ.get("BENCH_QUEUE_BACKENDS", "postgresql,mariadb,sqlite").split(",")
 TARGET = 1000.0  # jobs/s, one worker, PostgreSQL
