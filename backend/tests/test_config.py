@@ -126,6 +126,13 @@ def test_development_runs_without_a_secret() -> None:
     assert settings.signing_key
 
 
+def test_a_heartbeat_timeout_shorter_than_two_heartbeats_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least twice QUEUE_HEARTBEAT_INTERVAL"):
+        make_settings(queue_heartbeat_interval=5, queue_heartbeat_timeout=9)
+
+    assert make_settings(queue_heartbeat_interval=5, queue_heartbeat_timeout=10)
+
+
 def test_pool_defaults_give_the_auth_database_the_smaller_pool() -> None:
     settings = make_settings()
 

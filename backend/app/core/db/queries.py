@@ -8,6 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 
+def columns_for(model: Any, record: Any) -> list[Any]:
+    """The columns of `model`'s table named like the fields of the dataclass `record`,
+    in their order: `select(*columns_for(Job, JobRecord))` reads rows that
+    `JobRecord(**row._asdict())` takes as they come."""
+    return [model.__table__.c[name] for name in record.__dataclass_fields__]
+
+
 async def count_rows(session: AsyncSession, model: Any, *where: ColumnElement[bool]) -> int:
     """How many rows of `model` match every condition of `where`."""
     return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.core.db.queries import columns_for
 from app.core.db.types import utc_now
 from app.essentials.queue.jobs import JobMessage
 from app.essentials.queue.models import JobBatch
@@ -108,17 +109,6 @@ async def reopen(connection: AsyncConnection, batch_id: int) -> bool:
 
 
 async def get(connection: AsyncConnection, batch_id: int) -> BatchStatus | None:
-    row = (
-        await connection.execute(select(JobBatch.__table__).where(JobBatch.id == batch_id))
-    ).first()
-    if row is None:
-        return None
-    return BatchStatus(
-        id=row.id,
-        name=row.name,
-        total_jobs=row.total_jobs,
-        pending_jobs=row.pending_jobs,
-        failed_jobs=row.failed_jobs,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-    )
+    query = select(*columns_for(JobBatch, BatchStatus)).where(JobBatch.id == batch_id)
+    row = (await connection.execute(query)).first()
+    return None if row is None else BatchStatus(**row._asdict())

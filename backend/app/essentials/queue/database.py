@@ -1,31 +1,32 @@
 """The `database` queue backend (`QUEUE_BACKEND=database`): jobs in the auth database.
 
-A worker claims a batch of jobs in one short transaction: `SELECT ... FOR UPDATE SKIP
-LOCKED` on PostgreSQL and MariaDB (so workers never wait on each other's rows), under
-the engine's `BEGIN IMMEDIATE` on SQLite (one writer at a time, so the select and
-the update cannot interleave with another claim); then one `UPDATE` by primary key
-marks them its own and counts their attempt. The same transaction first deletes, by
-primary key, the jobs the worker finished since its last claim: one round of
-statements per batch of jobs, not per job.
+A worker works in rounds: it deletes, by primary key, the jobs it finished since the
+last round, and claims as many ready jobs as it has free slots, counting their
+attempt. Ready jobs are chosen with `FOR UPDATE SKIP LOCKED` on PostgreSQL and
+MariaDB, so workers never wait on each other's rows, and under the engine's `BEGIN
+IMMEDIATE` on SQLite (one writer at a time, so no two claims interleave).
 
-MariaDB runs these transactions at READ COMMITTED (`claiming_options`): at its
-default REPEATABLE READ a locking read also locks the gaps between index entries, and
-a dispatch inserting a job into a gap would wait for the claim to commit.
+- PostgreSQL: the round is one statement (`statements.FINISH_AND_CLAIM`: a DELETE in a
+  WITH, then `UPDATE ... WHERE id IN (SELECT ... SKIP LOCKED) RETURNING`) on an
+  autocommit connection the worker keeps: one round trip and one commit per batch.
+- SQLite: the same UPDATE ... RETURNING, after the DELETE, in one transaction.
+- MariaDB (no UPDATE ... RETURNING): a locking SELECT then an UPDATE by primary key,
+  in transactions at READ COMMITTED (`claiming_options`): at its default REPEATABLE
+  READ a locking read also locks the gaps between index entries, and a dispatch
+  inserting a job into a gap would wait for the claim to commit.
+
+Measured in `python -m tools.bench.queue` (README, Background jobs).
 """
 
-import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
-    bindparam,
     case,
     delete,
     func,
@@ -36,10 +37,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db.engines import claiming_options
-from app.core.db.queries import delete_by_ids
+from app.core.db.queries import columns_for, delete_by_ids
 from app.core.db.registry import Database
 from app.core.db.types import utc_now
-from app.essentials.queue import batches, failures
+from app.essentials.queue import batches, failures, statements
 from app.essentials.queue.backend import (
     QueueCounts,
     RegisteredWorker,
@@ -52,82 +53,6 @@ from app.essentials.queue.jobs import JobMessage
 from app.essentials.queue.models import QueuedJob, QueueWorker
 
 logger = logging.getLogger(__name__)
-
-_CLAIMED_COLUMNS = (
-    QueuedJob.id,
-    QueuedJob.uuid,
-    QueuedJob.name,
-    QueuedJob.queue,
-    QueuedJob.payload,
-    QueuedJob.attempts,
-    QueuedJob.max_attempts,
-    QueuedJob.backoff,
-    QueuedJob.timeout,
-    QueuedJob.batch_id,
-)
-
-
-# The statements a worker repeats, built once; each round only binds parameters.
-_READY = (
-    QueuedJob.worker_id.is_(None),
-    QueuedJob.queue == bindparam("claim_queue"),
-    QueuedJob.available_at <= bindparam("claim_now"),
-    # A worker that was forgotten claims nothing (see `DatabaseBackend.recover`).
-    select(QueueWorker.id).where(QueueWorker.id == bindparam("claim_worker")).exists(),
-)
-_OLDEST_FIRST = (QueuedJob.available_at, QueuedJob.id)
-_LIMIT = bindparam("claim_limit", type_=Integer)
-_MARK = update(QueuedJob).values(
-    worker_id=bindparam("claim_worker"),
-    reserved_at=bindparam("claim_now"),
-    attempts=QueuedJob.attempts + 1,
-)
-# PostgreSQL and SQLite: UPDATE ... WHERE id IN (SELECT ... SKIP LOCKED) RETURNING.
-_CLAIM_RETURNING = _MARK.where(
-    QueuedJob.id.in_(
-        select(QueuedJob.id)
-        .where(*_READY)
-        .order_by(*_OLDEST_FIRST)
-        .limit(_LIMIT)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-).returning(*_CLAIMED_COLUMNS)
-# PostgreSQL: the same, deleting the jobs the worker finished in a WITH.
-_FINISH_AND_CLAIM = _CLAIM_RETURNING.add_cte(
-    delete(QueuedJob)
-    .where(
-        QueuedJob.id.in_(bindparam("finished_ids", expanding=True)),
-        QueuedJob.worker_id == bindparam("claim_worker"),
-    )
-    .cte("finished")
-)
-# MariaDB has no UPDATE ... RETURNING, nor LIMIT in an IN subquery: select, then update.
-_SELECT_READY = (
-    select(*_CLAIMED_COLUMNS)
-    .where(*_READY)
-    .order_by(*_OLDEST_FIRST)
-    .limit(_LIMIT)
-    .with_for_update(skip_locked=True)
-)
-_CLAIM_IDS = _MARK.where(QueuedJob.id.in_(bindparam("claim_ids", expanding=True)))
-
-
-def job_row(message: JobMessage) -> dict[str, Any]:
-    options = message.options
-    return {
-        "uuid": message.uuid,
-        "queue": options.queue,
-        "name": message.name,
-        "payload": message.arguments,
-        "attempts": 0,
-        "max_attempts": options.max_attempts,
-        "backoff": json.dumps(list(options.backoff)),
-        "timeout": options.timeout,
-        "batch_id": message.batch_id,
-        "available_at": message.available_at,
-        "created_at": utc_now(),
-    }
 
 
 class DatabaseBackend:
@@ -154,10 +79,10 @@ class DatabaseBackend:
 
     async def push(self, messages: Sequence[JobMessage]) -> None:
         async with self._begin() as connection:
-            await insert_jobs(connection, messages)
+            await statements.insert_jobs(connection, messages)
 
     async def push_within(self, auth_db: AsyncSession, messages: Sequence[JobMessage]) -> None:
-        await insert_jobs(await auth_db.connection(), messages)
+        await statements.insert_jobs(await auth_db.connection(), messages)
 
     # --- what a worker does -----------------------------------------------------------
 
@@ -239,15 +164,15 @@ class DatabaseBackend:
         if self._returning_claims:
             if finished:
                 updated = await connection.execute(
-                    _FINISH_AND_CLAIM, {**parameters, "finished_ids": finished}
+                    statements.FINISH_AND_CLAIM, {**parameters, "finished_ids": finished}
                 )
             else:
-                updated = await connection.execute(_CLAIM_RETURNING, parameters)
+                updated = await connection.execute(statements.CLAIM_RETURNING, parameters)
             return [ReservedJob(**row._asdict()) for row in updated.all()]
-        rows = (await connection.execute(_SELECT_READY, parameters)).all()
+        rows = (await connection.execute(statements.SELECT_READY, parameters)).all()
         if rows:
             ids = [row.id for row in rows]
-            await connection.execute(_CLAIM_IDS, {**parameters, "claim_ids": ids})
+            await connection.execute(statements.CLAIM_IDS, {**parameters, "claim_ids": ids})
         return [replace(ReservedJob(**row._asdict()), attempts=row.attempts + 1) for row in rows]
 
     async def _finish_members(
@@ -263,7 +188,7 @@ class DatabaseBackend:
         for job in members:
             assert job.batch_id is not None
             done[job.batch_id] += await delete_by_ids(connection, QueuedJob.id, [job.id], held)
-        await insert_jobs(connection, await batches.settle(connection, done, {}))
+        await statements.insert_jobs(connection, await batches.settle(connection, done, {}))
 
     async def retry_later(self, worker_id: int, job: ReservedJob, available_at: datetime) -> None:
         async with self._begin() as connection:
@@ -283,7 +208,7 @@ class DatabaseBackend:
             await failures.record(connection, job, exception)
             if job.batch_id is not None:
                 final = await batches.settle(connection, {}, {job.batch_id: 1})
-                await insert_jobs(connection, final)
+                await statements.insert_jobs(connection, final)
 
     async def release(self, worker_id: int, jobs: Sequence[ReservedJob]) -> None:
         if not jobs:
@@ -378,16 +303,7 @@ class DatabaseBackend:
 
     async def running(self, limit: int) -> list[RunningJob]:
         query = (
-            select(
-                QueuedJob.id,
-                QueuedJob.uuid,
-                QueuedJob.name,
-                QueuedJob.queue,
-                QueuedJob.attempts,
-                QueuedJob.max_attempts,
-                QueuedJob.reserved_at,
-                QueuedJob.worker_id,
-            )
+            select(*columns_for(QueuedJob, RunningJob))
             .where(QueuedJob.worker_id.is_not(None))
             .order_by(QueuedJob.reserved_at, QueuedJob.id)
             .limit(limit)
@@ -397,20 +313,7 @@ class DatabaseBackend:
         return [RunningJob(**row._asdict()) for row in rows]
 
     async def workers(self) -> list[RegisteredWorker]:
-        query = select(
-            QueueWorker.id,
-            QueueWorker.hostname,
-            QueueWorker.pid,
-            QueueWorker.queues,
-            QueueWorker.concurrency,
-            QueueWorker.started_at,
-            QueueWorker.heartbeat_at,
-        ).order_by(QueueWorker.id)
+        query = select(*columns_for(QueueWorker, RegisteredWorker)).order_by(QueueWorker.id)
         async with self.auth.autocommit() as connection:
             rows = (await connection.execute(query)).all()
         return [RegisteredWorker(**row._asdict()) for row in rows]
-
-
-async def insert_jobs(connection: AsyncConnection, messages: Sequence[JobMessage]) -> None:
-    if messages:
-        await connection.execute(insert(QueuedJob), [job_row(message) for message in messages])

@@ -14,15 +14,9 @@ from app.core.errors import NotFound
 from app.core.web.openapi import errors
 from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.core.web.params import PathId
+from app.essentials.queue.backend import RunningJob
 from app.essentials.queue.dependencies import QueueDep
-from app.essentials.queue.schemas import (
-    FailedJobRead,
-    QueueCountsRead,
-    QueueStatus,
-    Retried,
-    RunningJobRead,
-    WorkerRead,
-)
+from app.essentials.queue.schemas import FailedJobRead, QueueStatus, Retried
 
 TAG = {
     "name": "queue",
@@ -46,17 +40,12 @@ def create_router(guard: Callable[..., Awaitable[Any]]) -> APIRouter:
     @router.get("/status")
     async def read_status(*, queue: QueueDep) -> QueueStatus:
         """Per queue: ready, delayed, running and failed jobs; and the live workers."""
-        counts = await queue.status()
-        workers = await queue.workers()
-        return QueueStatus(
-            queues=[QueueCountsRead.model_validate(row) for row in counts],
-            workers=[WorkerRead.model_validate(worker) for worker in workers],
-        )
+        return QueueStatus(queues=await queue.status(), workers=await queue.workers())
 
     @router.get("/running")
-    async def list_running(*, queue: QueueDep, limit: RunningLimit = 100) -> list[RunningJobRead]:
+    async def list_running(*, queue: QueueDep, limit: RunningLimit = 100) -> list[RunningJob]:
         """Jobs being run now, the longest-running first."""
-        return [RunningJobRead.model_validate(job) for job in await queue.running(limit=limit)]
+        return await queue.running(limit=limit)
 
     @router.get("/failed", responses=errors(400))
     async def list_failed(

@@ -1,50 +1,19 @@
-"""What the queue's admin endpoints return."""
+"""What the queue's admin endpoints return: the backend's own records where they are
+what a reader wants (`QueueCounts`, `RegisteredWorker`, `RunningJob`), and these."""
 
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-
-class QueueCountsRead(BaseModel):
-    """One queue's jobs: ready to run, waiting for their time, running, failed for good."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    queue: str
-    ready: int
-    delayed: int
-    running: int
-    failed: int
-
-
-class WorkerRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    hostname: str
-    pid: int
-    queues: str
-    concurrency: int
-    started_at: datetime
-    heartbeat_at: datetime
+from app.essentials.queue.backend import QueueCounts, RegisteredWorker
 
 
 class QueueStatus(BaseModel):
-    queues: list[QueueCountsRead]
-    workers: list[WorkerRead]
+    """Per queue: jobs ready to run, waiting for their time, running, failed for good;
+    and the workers alive."""
 
-
-class RunningJobRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    uuid: str
-    name: str
-    queue: str
-    attempts: int
-    max_attempts: int
-    reserved_at: datetime | None
-    worker_id: int
+    queues: list[QueueCounts]
+    workers: list[RegisteredWorker]
 
 
 class FailedJobRead(BaseModel):

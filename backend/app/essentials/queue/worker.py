@@ -19,6 +19,9 @@ jobs are handed to another worker.
 `QUEUE_SHUTDOWN_GRACE_SECONDS` to finish; what is left is cancelled and released
 with its attempt refunded, then the worker deregisters. A second `stop(now=True)`
 cuts the grace short.
+
+(A little over 300 lines: the loop, a job's run, the heartbeat and the shutdown all
+work on the one worker's state, and read best together.)
 """
 
 import asyncio
