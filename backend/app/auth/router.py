@@ -81,7 +81,12 @@ async def logout_all(*, user: SessionUser, auth_db: AuthDb) -> None:
 @router.get("/sessions", responses=errors(401, 403))
 async def list_sessions(*, user: SessionUser, auth_db: AuthDb) -> list[SessionRead]:
     sessions = await signin.list_sessions(auth_db, user.id)
-    return [SessionRead.of(session, current=session.id == user.session_id) for session in sessions]
+    return [
+        SessionRead.model_validate(session).model_copy(
+            update={"current": session.id == user.session_id}
+        )
+        for session in sessions
+    ]
 
 
 @router.delete("/sessions/{session_id}", status_code=204, responses=errors(401, 403, 404))
@@ -119,12 +124,12 @@ async def create_api_key(
 ) -> ApiKeyCreated:
     """A personal API key, shown once. Its scopes must be permissions you hold."""
     api_key, secret = await api_keys.create(auth_db, settings, user, body)
-    return ApiKeyCreated(**ApiKeyRead.of(api_key).model_dump(), key=secret)
+    return ApiKeyCreated(**ApiKeyRead.model_validate(api_key).model_dump(), key=secret)
 
 
 @router.get("/api-keys", responses=errors(401, 403))
 async def list_api_keys(*, user: SessionUser, auth_db: AuthDb) -> list[ApiKeyRead]:
-    return [ApiKeyRead.of(key) for key in await api_keys.list_for(auth_db, user.id)]
+    return [ApiKeyRead.model_validate(key) for key in await api_keys.list_for(auth_db, user.id)]
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))
