@@ -8,6 +8,8 @@ may create databases); each test run makes its own databases on them.
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -243,3 +245,28 @@ async def empty_tables(app: FastAPI) -> None:
 
 def url_string(url: URL) -> str:
     return url.render_as_string(hide_password=False)
+
+
+async def run_cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app.cli ...` as an operator runs it, against the test databases, without
+    a terminal to prompt on."""
+    environment = {
+        name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES
+    }
+    environment |= {
+        "AUTH_DATABASE_URL": url_string(settings.resolved_database_url("auth")),
+        "APP_DATABASE_URL": url_string(settings.resolved_database_url("app")),
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": TEST_SECRET,
+    }
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", *arguments],
+        cwd=BACKEND_DIR,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

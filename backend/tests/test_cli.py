@@ -1,49 +1,24 @@
 """The management CLI, run as an operator would: `python -m app.cli ...` in backend/."""
 
-import asyncio
-import os
 import subprocess
-import sys
 
 import httpx
 
-from app.core.config import BACKEND_DIR, Settings
+from app.core.config import Settings
 from tests.accounts import API, bearer, login, signed_up
-from tests.conftest import SETTINGS_VARIABLES, TEST_SECRET, url_string
+from tests.conftest import run_cli
 
 ME = f"{API}/users/me"
 USERS = f"{API}/users"
 ROOT_PASSWORD = "a long root password"
 
 
-async def cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI against the test databases, without a terminal to prompt on."""
-    environment = {
-        name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES
-    }
-    environment |= {
-        "AUTH_DATABASE_URL": url_string(settings.resolved_database_url("auth")),
-        "APP_DATABASE_URL": url_string(settings.resolved_database_url("app")),
-        "ENVIRONMENT": "test",
-        "SECRET_KEY": TEST_SECRET,
-    }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "app.cli", *arguments],
-        cwd=BACKEND_DIR,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def create_superuser(
     settings: Settings, email: str, password: str = ROOT_PASSWORD, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    return await cli(settings, "create-superuser", "--email", email, "--password", password, *extra)
+    return await run_cli(
+        settings, "create-superuser", "--email", email, "--password", password, *extra
+    )
 
 
 async def test_a_created_superuser_can_sign_in_and_administer_users(
@@ -130,7 +105,7 @@ async def test_assign_role_gives_a_user_the_role_at_once(
     ada = await signed_up(client, "ada@example.com")
     assert (await client.get(USERS, headers=ada.headers)).status_code == 403
 
-    done = await cli(settings, "assign-role", "ada@example.com", "admin")
+    done = await run_cli(settings, "assign-role", "ada@example.com", "admin")
 
     assert done.returncode == 0, done.stderr
     assert "admin" in done.stdout
@@ -143,8 +118,8 @@ async def test_assigning_a_role_twice_changes_nothing(
 ) -> None:
     ada = await signed_up(client, "ada@example.com")
 
-    first = await cli(settings, "assign-role", "ada@example.com", "member")
-    second = await cli(settings, "assign-role", " ADA@example.com", "member")
+    first = await run_cli(settings, "assign-role", "ada@example.com", "member")
+    second = await run_cli(settings, "assign-role", " ADA@example.com", "member")
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
@@ -154,7 +129,7 @@ async def test_assigning_a_role_twice_changes_nothing(
 async def test_assign_role_to_an_unknown_user_fails_with_a_message(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    done = await cli(settings, "assign-role", "nobody@example.com", "admin")
+    done = await run_cli(settings, "assign-role", "nobody@example.com", "admin")
 
     assert done.returncode == 1
     assert "user not found" in done.stderr.lower()
@@ -166,7 +141,7 @@ async def test_assign_role_with_an_unknown_role_fails_with_a_message(
 ) -> None:
     ada = await signed_up(client, "ada@example.com")
 
-    done = await cli(settings, "assign-role", "ada@example.com", "overlord")
+    done = await run_cli(settings, "assign-role", "ada@example.com", "overlord")
 
     assert done.returncode == 1
     assert "unknown role" in done.stderr.lower()
