@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from app.auth import router as auth
 from app.core.config import API_PREFIX, Settings
 from app.core.db.registry import create_databases
+from app.core.db.sessions import check_database_names
 from app.core.mail import create_mailer
 from app.core.observability.middleware import install_observability
 from app.core.observability.tracing import trace_databases
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Engines connect lazily: the service starts even when a database is down,
         # and /health/ready says which one.
+        check_database_names(app, settings)
         app.state.databases = create_databases(settings)
         trace_databases(app)
         app.state.mailer = create_mailer(settings)

@@ -26,7 +26,7 @@ def register(cli: typer.Typer) -> None:
 def wait_for_databases(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 60.0,
 ) -> None:
-    """Wait until both databases answer (used before migrating in a container)."""
+    """Wait until every configured database answers (used before migrating in a container)."""
     deadline = time.monotonic() + timeout
     check_timeout = Settings().health_check_timeout
 
@@ -35,7 +35,7 @@ def wait_for_databases(
             statuses = await check_databases(databases, check_timeout)
             down = [name for name, status in statuses.items() if status.status == "down"]
             if not down:
-                typer.echo("both databases answer")
+                typer.echo(f"every database answers: {', '.join(statuses)}")
                 return
             if time.monotonic() >= deadline:
                 typer.echo(

@@ -8,7 +8,7 @@ from app.health.schemas import Liveness, Readiness
 TAG = {
     "name": "health",
     "description": "Probes for load balancers and orchestrators: `/health/live` touches no "
-    "database, `/health/ready` checks both.",
+    "database, `/health/ready` checks every configured database.",
 }
 router = APIRouter(prefix="/health", tags=[TAG["name"]])
 
@@ -20,7 +20,7 @@ async def live() -> Liveness:
 
 @router.get(
     "/ready",
-    summary="Both databases answer",
+    summary="Every database answers",
     responses={503: {"model": Readiness, "description": "A database is down; it is named"}},
 )
 async def ready(*, response: Response, databases: DatabasesDep, settings: SettingsDep) -> Readiness:

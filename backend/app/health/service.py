@@ -1,11 +1,11 @@
-"""Readiness: a short `SELECT 1` on each database, both at once, each with a deadline."""
+"""Readiness: a short `SELECT 1` on each database, all at once, each with a deadline."""
 
 import asyncio
 import time
 
 from sqlalchemy import text
 
-from app.core.db.outages import is_outage
+from app.core.db.failures import is_outage
 from app.core.db.registry import Database, Databases
 from app.health.schemas import DatabaseStatus
 
@@ -29,7 +29,8 @@ async def check_database(database: Database, deadline: float) -> DatabaseStatus:
 
 
 async def check_databases(databases: Databases, deadline: float) -> dict[str, DatabaseStatus]:
-    auth, app = await asyncio.gather(
-        check_database(databases.auth, deadline), check_database(databases.app, deadline)
+    """Every database of the registry, all at once."""
+    statuses = await asyncio.gather(
+        *(check_database(database, deadline) for database in databases.values())
     )
-    return {"auth": auth, "app": app}
+    return dict(zip(databases, statuses, strict=True))

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from app.core.config import Settings
-from app.core.db.outages import mark_connect_failures
+from app.core.db.failures import mark_connect_failures
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +46,32 @@ class MeasuredPool(AsyncAdaptedQueuePool):
             self.wait_seconds += time.perf_counter() - started
 
 
-def create_engine_for(url: URL, settings: Settings, pool_size: int) -> AsyncEngine:
-    """An async engine with the pool and driver options this service relies on."""
+def create_engine_for(
+    url: URL, settings: Settings, pool_size: int, *, read_only: bool = False
+) -> AsyncEngine:
+    """An async engine with the pool and driver options this service relies on.
+
+    `read_only` has the database itself refuse every write, on every connection: a
+    read-only default for PostgreSQL transactions, a read-only session on MariaDB, and
+    SQLite's `mode=ro`; `app.core.db.failures.is_read_only_refusal` recognises the refusal.
+    """
     backend = url.get_backend_name()
     connect_args: dict[str, Any] = {}
     if backend == "postgresql":
         connect_args["timeout"] = settings.db_connect_timeout
+        if read_only:
+            connect_args["server_settings"] = {"default_transaction_read_only": "on"}
     elif backend == "mysql":
         connect_args["connect_timeout"] = settings.db_connect_timeout
         # Sessions run in UTC so that server-side timestamps agree with ours.
-        connect_args["init_command"] = "SET time_zone = '+00:00'"
+        connect_args["init_command"] = "SET time_zone = '+00:00'" + (
+            ", SESSION tx_read_only = 1" if read_only else ""
+        )
     elif backend == "sqlite":
         connect_args["timeout"] = settings.db_connect_timeout
-        if url.database and url.database != ":memory:":
+        if read_only:
+            url = url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
+        elif url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
         url,

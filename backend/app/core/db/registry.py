@@ -1,20 +1,21 @@
 """The registry of named databases: the only process-wide database state.
 
 `create_databases` builds it once per process (the app's lifespan, a CLI command, a
-worker) and it lives on `app.state.databases`. Code names a database by its name;
-`Databases.distinct_engines()` is what health, metrics and tracing iterate over.
+worker) from the settings, and it lives on `app.state.databases`. `auth` and `app`
+always exist; EXTRA_DATABASES adds more. Health, metrics, tracing and the dev tools
+iterate over it, so a new database is one setting, not ten edits.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.core.config import DatabaseName, Settings
+from app.core.config import APP, AUTH, DatabaseConfig, DatabaseName, Settings
 from app.core.db.engines import create_engine_for
-from app.core.db.outages import is_outage
-from app.core.errors import DatabaseUnavailable
+from app.core.db.failures import is_outage, is_read_only_refusal
+from app.core.errors import DatabaseReadOnly, DatabaseUnavailable
 
 SHARED = "shared"  # the label of an engine that serves several databases
 
@@ -26,6 +27,7 @@ class Database:
     name: DatabaseName
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    read_only: bool = False
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -40,33 +42,44 @@ class Database:
         except Exception as exc:
             if is_outage(exc):
                 raise DatabaseUnavailable(self.name) from exc
+            if is_read_only_refusal(exc):
+                raise DatabaseReadOnly(self.name) from exc
             raise
 
 
-@dataclass(frozen=True, slots=True)
-class Databases:
-    """Every database of the process, by name."""
+class Databases(Mapping[DatabaseName, Database]):
+    """Every database of the process, by name; `auth` and `app` are always there."""
 
-    auth: Database
-    app: Database
+    def __init__(self, databases: Mapping[DatabaseName, Database]) -> None:
+        self._databases = dict(databases)
 
     def __getitem__(self, name: DatabaseName) -> Database:
-        return self.auth if name == "auth" else self.app
+        return self._databases[name]
 
-    def __iter__(self) -> Iterator[Database]:
-        yield self.auth
-        yield self.app
+    def __iter__(self) -> Iterator[DatabaseName]:
+        return iter(self._databases)
+
+    def __len__(self) -> int:
+        return len(self._databases)
+
+    @property
+    def auth(self) -> Database:
+        return self._databases[AUTH]
+
+    @property
+    def app(self) -> Database:
+        return self._databases[APP]
 
     @property
     def shared(self) -> bool:
-        """True when one engine (and one pool) serves both databases."""
+        """True when one engine (and one pool) serves both the auth and the app database."""
         return self.auth.engine is self.app.engine
 
     def distinct_engines(self) -> list[tuple[str, AsyncEngine]]:
         """Each engine once, labelled with its database's name, or `shared` when one
         engine serves several (single-URL mode): summing over labels counts nothing twice."""
         owners: dict[int, list[Database]] = {}
-        for database in self:
+        for database in self.values():
             owners.setdefault(id(database.engine), []).append(database)
         return [
             (group[0].name if len(group) == 1 else SHARED, group[0].engine)
@@ -79,22 +92,23 @@ class Databases:
 
 
 def create_databases(settings: Settings) -> Databases:
-    """Build both engines; when both databases resolve to one URL, one engine serves both."""
-    auth_url = settings.resolved_database_url("auth")
-    app_url = settings.resolved_database_url("app")
-    if auth_url == app_url:
+    """An engine per configured database; databases that resolve to one URL (and the
+    same read-only setting) share one engine, its pool sized for all of them."""
+    configs = [settings.database(name) for name in settings.database_names]
+    groups: dict[tuple[str, bool], list[DatabaseConfig]] = {}
+    for config in configs:
+        key = (config.url.render_as_string(hide_password=False), config.read_only)
+        groups.setdefault(key, []).append(config)
+    databases: dict[DatabaseName, Database] = {}
+    for group in groups.values():
+        first = group[0]
         engine = create_engine_for(
-            auth_url, settings, settings.pool_size("auth") + settings.pool_size("app")
+            first.url,
+            settings,
+            sum(config.pool_size for config in group),
+            read_only=first.read_only,
         )
-        auth_engine = app_engine = engine
-    else:
-        auth_engine = create_engine_for(auth_url, settings, settings.pool_size("auth"))
-        app_engine = create_engine_for(app_url, settings, settings.pool_size("app"))
-    return Databases(
-        auth=Database("auth", auth_engine, _sessionmaker(auth_engine)),
-        app=Database("app", app_engine, _sessionmaker(app_engine)),
-    )
-
-
-def _sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        for config in group:
+            databases[config.name] = Database(config.name, engine, sessions, config.read_only)
+    return Databases({name: databases[name] for name in settings.database_names})

@@ -9,15 +9,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import DatabaseName
-from app.core.db.outages import is_outage
+from app.core.config import APP, AUTH, DatabaseName, Settings
+from app.core.db.failures import is_outage, is_read_only_refusal
 from app.core.db.registry import Databases
-from app.core.errors import DatabaseUnavailable
+from app.core.errors import DatabaseReadOnly, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +61,11 @@ async def transaction(databases: Databases, name: DatabaseName) -> AsyncIterator
             yield session
         except BaseException as exc:
             await _rollback_quietly(session)
-            if is_outage(exc) and raised_through(session, exc):
-                raise DatabaseUnavailable(name) from exc
+            if raised_through(session, exc):
+                if is_outage(exc):
+                    raise DatabaseUnavailable(name) from exc
+                if is_read_only_refusal(exc):
+                    raise DatabaseReadOnly(name) from exc
             raise
         try:
             await session.commit()
@@ -89,16 +94,48 @@ async def _run_after_commit(session: AsyncSession) -> None:
             logger.error("an after-commit callback failed", exc_info=result)
 
 
-async def get_auth_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session on the auth database, committed when the request succeeds."""
-    async with transaction(request.app.state.databases, "auth") as session:
-        yield session
+@dataclass(frozen=True, slots=True)
+class DatabaseSession:
+    """The dependency `database_session(name)` makes: a session on the named database,
+    committed when the request succeeds."""
+
+    name: DatabaseName
+
+    async def __call__(self, request: Request) -> AsyncIterator[AsyncSession]:
+        async with transaction(request.app.state.databases, self.name) as session:
+            yield session
 
 
-async def get_app_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session on the app database, committed when the request succeeds."""
-    async with transaction(request.app.state.databases, "app") as session:
-        yield session
+def database_session(name: DatabaseName) -> DatabaseSession:
+    """A session on a database named in the settings, for a dependency alias:
+    `LegacyDb = Annotated[AsyncSession, Depends(database_session("legacy"), scope="function")]`.
+
+    A name no setting configures stops the start-up (`check_database_names`), naming the
+    variable to set, instead of failing at the first request.
+    """
+    return DatabaseSession(name)
+
+
+get_auth_db = database_session(AUTH)
+get_app_db = database_session(APP)
+
+
+def check_database_names(app: FastAPI, settings: Settings) -> None:
+    """Raise `ConfigError` for a database a route's dependency names but no setting
+    configures. Run at start-up, once every router is included."""
+    for name in sorted(_database_names_used(app)):
+        settings.database(name)
+
+
+def _database_names_used(app: FastAPI) -> set[DatabaseName]:
+    pending = [route.dependant for route in app.routes if isinstance(route, APIRoute)]
+    names: set[DatabaseName] = set()
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, DatabaseSession):
+            names.add(dependant.call.name)
+        pending.extend(dependant.dependencies)
+    return names
 
 
 async def get_databases(request: Request) -> Databases:

@@ -1,7 +1,9 @@
-"""Telling an outage ("the server cannot be reached") from an error in the query itself.
+"""What a driver's error means: an outage ("the server cannot be reached"), a write
+refused by a read-only database, or an error in the query itself.
 
-Outages become 503s naming the database and are retried by callers that may; every
-other database error is a bug or bad data. Each driver signals an outage its own way.
+Outages become 503s naming the database and are retried by callers that may; a refused
+write becomes a 403 naming the database; every other database error is a bug or bad
+data. Each driver says these things its own way.
 """
 
 from asyncpg.exceptions import (
@@ -28,6 +30,26 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError):
         return exc.connection_invalidated or isinstance(exc.orig, _OUTAGE_TYPES)
     return isinstance(exc, _OUTAGE_TYPES)
+
+
+# SQLSTATE 25006, read_only_sql_transaction: PostgreSQL's and MariaDB's refusal of a write
+# in a read-only transaction. SQLite opened with mode=ro says SQLITE_READONLY in words.
+_READ_ONLY_SQLSTATE = "25006"
+_MARIADB_READ_ONLY = 1792
+_SQLITE_READ_ONLY = "attempt to write a readonly database"
+
+
+def is_read_only_refusal(exc: BaseException) -> bool:
+    """Whether `exc` is a read-only database refusing a write."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == _READ_ONLY_SQLSTATE:  # asyncpg, through SQLAlchemy
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] == _MARIADB_READ_ONLY:  # aiomysql: (errno, message)
+        return True
+    return _SQLITE_READ_ONLY in str(orig)
 
 
 def mark_connect_failures(context: ExceptionContext) -> None:
