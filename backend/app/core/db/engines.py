@@ -91,8 +91,13 @@ def create_engine_for(
     if url.get_driver_name() == "asyncpg":
         engine.dialect.do_ping = _ping_asyncpg  # type: ignore[method-assign]
     if backend == "sqlite":
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        configure, begin = (
+            (_configure_sqlite_read_only, _begin_deferred)
+            if read_only
+            else (_configure_sqlite, _begin_immediate)
+        )
+        event.listen(engine.sync_engine, "connect", configure)
+        event.listen(engine.sync_engine, "begin", begin)
     return engine
 
 
@@ -126,6 +131,23 @@ def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPool
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _configure_sqlite_read_only(
+    dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+) -> None:
+    # No journal mode or synchronous setting: on a file opened read-only, changing them
+    # is a write, and refused.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _begin_deferred(connection: Connection) -> None:
+    # A read-only file takes no write lock; a plain BEGIN still gives one snapshot.
+    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN")
 
 
 def _begin_immediate(connection: Connection) -> None:

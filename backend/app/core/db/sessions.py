@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import APP, AUTH, DatabaseName, Settings
@@ -128,7 +128,11 @@ def check_database_names(app: FastAPI, settings: Settings) -> None:
 
 
 def _database_names_used(app: FastAPI) -> set[DatabaseName]:
-    pending = [route.dependant for route in app.routes if isinstance(route, APIRoute)]
+    pending = [
+        context.original_route.dependant
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+    ]
     names: set[DatabaseName] = set()
     while pending:
         dependant = pending.pop()
