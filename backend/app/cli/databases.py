@@ -9,8 +9,8 @@ import typer
 from app import models
 from app.cli.runner import run
 from app.core.config import Settings
+from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
-from app.core.db.sessions import transaction
 from app.erasure.orphans import delete_orphans, find_orphans
 from app.erasure.service import erase_user, pending_erasures
 from app.health.service import check_databases
@@ -89,7 +89,7 @@ def finish_erasures() -> None:
     """Finish every user erasure that was interrupted (users marked as being deleted)."""
 
     async def finish(databases: Databases) -> int:
-        async with transaction(databases, "auth") as auth_db:
+        async with integrity_session(databases, "auth", "find pending erasures") as auth_db:
             pending = await pending_erasures(auth_db)
         for user_id in pending:
             await erase_user(databases, user_id)

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import models
 from app.auth import accounts, api_keys, signin
 from app.auth.models import User
+from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
-from app.core.db.sessions import transaction
 
 OWNER_COLUMN = "owner_id"
 
@@ -34,19 +34,19 @@ async def erase_own_account(databases: Databases, user_id: int, password: str) -
     """Erase the caller's own account, once `password` proves it is theirs."""
     # The check runs in a transaction of its own, closed before the erasure's steps
     # start: they must not wait for locks this one holds.
-    async with transaction(databases, "auth") as auth_db:
+    async with integrity_session(databases, "auth", "confirm the password") as auth_db:
         await accounts.confirm_password(await accounts.get(auth_db, user_id), password)
     await erase_user(databases, user_id)
 
 
 async def erase_user(databases: Databases, user_id: int) -> bool:
     """Erase the user everywhere; False when there was no such user (left to erase)."""
-    async with transaction(databases, "auth") as auth_db:
+    async with integrity_session(databases, "auth", "erasure 1/3: mark the user") as auth_db:
         if not await mark_for_erasure(auth_db, user_id):
             return False
-    async with transaction(databases, "app") as app_db:
+    async with integrity_session(databases, "app", "erasure 2/3: delete their rows") as app_db:
         await delete_owned_rows(app_db, [user_id])
-    async with transaction(databases, "auth") as auth_db:
+    async with integrity_session(databases, "auth", "erasure 3/3: delete the user") as auth_db:
         await delete_marked_user(auth_db, user_id)
     return True
 

@@ -1,5 +1,6 @@
 """What a driver's error means: an outage ("the server cannot be reached"), a write
-refused by a read-only database, or an error in the query itself.
+refused by a read-only database, a transaction that lost a deadlock (worth running
+again), or an error in the query itself.
 
 Outages become 503s naming the database and are retried by callers that may; a refused
 write becomes a 403 naming the database; every other database error is a bug or bad
@@ -50,6 +51,27 @@ def is_read_only_refusal(exc: BaseException) -> bool:
     if args and args[0] == _MARIADB_READ_ONLY:  # aiomysql: (errno, message)
         return True
     return _SQLITE_READ_ONLY in str(orig)
+
+
+# Lost a deadlock or a serialization conflict: the same transaction may succeed if run
+# again. PostgreSQL's SQLSTATEs; MariaDB's deadlock and lock-wait-timeout errors;
+# SQLite's busy database (the busy timeout ran out).
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+_MARIADB_CONFLICTS = frozenset({1213, 1205})
+_SQLITE_BUSY = "database is locked"
+
+
+def is_transaction_conflict(exc: BaseException) -> bool:
+    """Whether `exc` is a transaction that lost to another one and may be run again."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _CONFLICT_SQLSTATES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in _MARIADB_CONFLICTS:
+        return True
+    return _SQLITE_BUSY in str(orig)
 
 
 def mark_connect_failures(context: ExceptionContext) -> None:

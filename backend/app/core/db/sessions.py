@@ -60,7 +60,7 @@ async def transaction(databases: Databases, name: DatabaseName) -> AsyncIterator
         try:
             yield session
         except BaseException as exc:
-            await _rollback_quietly(session)
+            await rollback_quietly(session)
             if raised_through(session, exc):
                 if is_outage(exc):
                     raise DatabaseUnavailable(name) from exc
@@ -70,14 +70,15 @@ async def transaction(databases: Databases, name: DatabaseName) -> AsyncIterator
         try:
             await session.commit()
         except Exception as exc:
-            await _rollback_quietly(session)
+            await rollback_quietly(session)
             if is_outage(exc):
                 raise DatabaseUnavailable(name) from exc
             raise
-        await _run_after_commit(session)
+        await run_after_commit(session)
 
 
-async def _rollback_quietly(session: AsyncSession) -> None:
+async def rollback_quietly(session: AsyncSession) -> None:
+    """Roll back, ignoring a connection that is already gone (the pool discards it)."""
     session.info.pop(_AFTER_COMMIT, None)
     try:
         await session.rollback()
@@ -85,7 +86,8 @@ async def _rollback_quietly(session: AsyncSession) -> None:
         logger.debug("rollback failed", exc_info=True)
 
 
-async def _run_after_commit(session: AsyncSession) -> None:
+async def run_after_commit(session: AsyncSession) -> None:
+    """Run the callbacks `on_commit` registered on `session`; its transaction has committed."""
     callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
     for result in await asyncio.gather(
         *(callback() for callback in callbacks), return_exceptions=True
