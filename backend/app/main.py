@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from app.auth import router as auth
 from app.core.config import API_PREFIX, Settings
 from app.core.db.registry import create_databases
+from app.core.db.replicas import monitoring
 from app.core.db.sessions import check_database_names
 from app.core.mail import create_mailer
 from app.core.observability.middleware import install_observability
@@ -64,7 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         try:
-            yield
+            async with monitoring(
+                app.state.databases.replicas(),
+                max_lag=settings.replica_max_lag_seconds,
+                check_timeout=settings.health_check_timeout,
+            ):
+                yield
         finally:
             await app.state.databases.dispose()
 

@@ -17,7 +17,7 @@ from app.auth import credentials
 from app.auth.principal import Principal
 from app.auth.signin import Client
 from app.core.config import API_PREFIX
-from app.core.db.sessions import AppDb, DatabasesDep
+from app.core.db.sessions import AppDb, DatabasesDep, note_caller
 from app.core.db.types import MAX_ID
 from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.observability.logging import bind_user_id
@@ -54,10 +54,14 @@ async def optional_user(
     return await credentials.from_access_token(databases.auth, settings, bearer)
 
 
-async def current_user(principal: Annotated[Principal | None, Depends(optional_user)]) -> Principal:
+async def current_user(
+    request: Request, principal: Annotated[Principal | None, Depends(optional_user)]
+) -> Principal:
     if principal is None:
         raise Unauthorized()
     bind_user_id(principal.id)  # the request's log lines name the user from here on
+    # Whose writes this request's reads must see (read replicas: read-your-writes).
+    await note_caller(request, principal.credential)
     return principal
 
 

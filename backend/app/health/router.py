@@ -26,11 +26,23 @@ async def live() -> Liveness:
 async def ready(*, response: Response, databases: DatabasesDep, settings: SettingsDep) -> Readiness:
     statuses = await service.check_databases(databases, settings.health_check_timeout)
     down = [name for name, status in statuses.items() if status.status == "down"]
+    skipped = [
+        f"{name} replica {replica.replica} is {replica.status}"
+        for name, status in statuses.items()
+        for replica in status.replicas or ()
+        if replica.status != "up"
+    ]
     if down:
         response.status_code = 503
+        return Readiness(
+            status="unavailable",
+            mode=settings.database_mode,
+            databases=statuses,
+            detail=f"database unavailable: {', '.join(down)}",
+        )
     return Readiness(
-        status="unavailable" if down else "ok",
+        status="degraded" if skipped else "ok",
         mode=settings.database_mode,
         databases=statuses,
-        detail=f"database unavailable: {', '.join(down)}" if down else None,
+        detail="; ".join(skipped) or None,
     )

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from app.core.db.failures import is_outage
 from app.core.db.registry import Database, Databases
-from app.health.schemas import DatabaseStatus
+from app.health.schemas import DatabaseStatus, ReplicaStatus
 
 
 async def check_database(database: Database, deadline: float) -> DatabaseStatus:
@@ -25,7 +25,22 @@ async def check_database(database: Database, deadline: float) -> DatabaseStatus:
         # The exception's type only: its text can carry the host or the user name.
         error = type(exc).__name__
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    return DatabaseStatus(status="down" if error else "up", latency_ms=latency_ms, error=error)
+    replicas = (
+        None
+        if database.replicas is None
+        else [
+            ReplicaStatus(
+                replica=replica.label,
+                status=replica.status,
+                lag_seconds=replica.lag_seconds,
+                error=replica.error,
+            )
+            for replica in database.replicas.replicas
+        ]
+    )
+    return DatabaseStatus(
+        status="down" if error else "up", latency_ms=latency_ms, error=error, replicas=replicas
+    )
 
 
 async def check_databases(databases: Databases, deadline: float) -> dict[str, DatabaseStatus]:

@@ -15,6 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from app.core.config import APP, AUTH, DatabaseConfig, DatabaseName, Settings
 from app.core.db.engines import create_engine_for
 from app.core.db.failures import is_outage, is_read_only_refusal
+from app.core.db.replicas import (
+    MemoryStickiness,
+    Replica,
+    ReplicaSet,
+    RoutingSession,
+    Stickiness,
+)
 from app.core.errors import DatabaseReadOnly, DatabaseUnavailable
 
 SHARED = "shared"  # the label of an engine that serves several databases
@@ -28,6 +35,7 @@ class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     read_only: bool = False
+    replicas: ReplicaSet | None = None
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -50,8 +58,13 @@ class Database:
 class Databases(Mapping[DatabaseName, Database]):
     """Every database of the process, by name; `auth` and `app` are always there."""
 
-    def __init__(self, databases: Mapping[DatabaseName, Database]) -> None:
+    def __init__(
+        self, databases: Mapping[DatabaseName, Database], stickiness: Stickiness | None = None
+    ) -> None:
         self._databases = dict(databases)
+        # Who wrote a moment ago, so that their reads stay on the primary (replicas only);
+        # the app replaces it with one every worker shares when it has a cache.
+        self.stickiness: Stickiness = stickiness or MemoryStickiness()
 
     def __getitem__(self, name: DatabaseName) -> Database:
         return self._databases[name]
@@ -86,9 +99,20 @@ class Databases(Mapping[DatabaseName, Database]):
             for group in owners.values()
         ]
 
+    def replicas(self) -> list[Replica]:
+        """Every replica of every database."""
+        return [
+            replica
+            for database in self.values()
+            if database.replicas is not None
+            for replica in database.replicas.replicas
+        ]
+
     async def dispose(self) -> None:
         for _, engine in self.distinct_engines():
             await engine.dispose()
+        for replica in self.replicas():
+            await replica.engine.dispose()
 
 
 def create_databases(settings: Settings) -> Databases:
@@ -108,7 +132,27 @@ def create_databases(settings: Settings) -> Databases:
             sum(config.pool_size for config in group),
             read_only=first.read_only,
         )
-        sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        sessions = async_sessionmaker(
+            engine, expire_on_commit=False, autoflush=False, sync_session_class=RoutingSession
+        )
         for config in group:
-            databases[config.name] = Database(config.name, engine, sessions, config.read_only)
+            replicas = _replicas(config, settings)
+            databases[config.name] = Database(
+                config.name, engine, sessions, config.read_only, replicas
+            )
     return Databases({name: databases[name] for name in settings.database_names})
+
+
+def _replicas(config: DatabaseConfig, settings: Settings) -> ReplicaSet | None:
+    if not config.replica_urls:
+        return None
+    return ReplicaSet(
+        tuple(
+            Replica(
+                label=f"{url.host}:{url.port or ''}/{url.database}",
+                # A standby refuses writes by itself; read-only says so to our code too.
+                engine=create_engine_for(url, settings, config.pool_size, read_only=True),
+            )
+            for url in config.replica_urls
+        )
+    )

@@ -8,7 +8,7 @@ back when it raises. Outages of the database whose call failed become 503s.
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,12 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import APP, AUTH, DatabaseName, Settings
 from app.core.db.failures import is_outage, is_read_only_refusal
-from app.core.db.registry import Databases
+from app.core.db.registry import Database, Databases
+from app.core.db.replicas import ROUTE, ReadRoute, replica_connection
 from app.core.errors import DatabaseReadOnly, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+READ_PRIMARY = "read_primary"  # request.state: the caller wrote a moment ago
 _AFTER_COMMIT = "after_commit"  # the key of the callbacks in `session.info`
 
 
@@ -104,8 +106,15 @@ class DatabaseSession:
     name: DatabaseName
 
     async def __call__(self, request: Request) -> AsyncIterator[AsyncSession]:
-        async with transaction(request.app.state.databases, self.name) as session:
-            yield session
+        databases: Databases = request.app.state.databases
+        async with AsyncExitStack() as stack:
+            route = await _read_route(request, databases[self.name], stack)
+            async with transaction(databases, self.name) as session:
+                if route is not None:
+                    session.info[ROUTE] = route
+                yield session
+            if route is not None and route.wrote:
+                await _remember_write(request, databases)
 
 
 def database_session(name: DatabaseName) -> DatabaseSession:
@@ -116,6 +125,38 @@ def database_session(name: DatabaseName) -> DatabaseSession:
     variable to set, instead of failing at the first request.
     """
     return DatabaseSession(name)
+
+
+async def _read_route(
+    request: Request, database: Database, stack: AsyncExitStack
+) -> ReadRoute | None:
+    """How this request's session on `database` may use its replicas (None: it has none).
+    Only GET and HEAD requests read from one; every route tracks whether it wrote."""
+    if database.replicas is None:
+        return None
+    if request.method not in ("GET", "HEAD"):
+        return ReadRoute()
+    return ReadRoute(
+        await replica_connection(database.replicas, stack),
+        caller_wrote_lately=lambda: bool(getattr(request.state, READ_PRIMARY, False)),
+    )
+
+
+async def note_caller(request: Request, caller: str) -> None:
+    """Tell the databases who calls (a login session or an API key, as a stable string),
+    so that a caller who wrote a moment ago reads their own writes from the primary.
+    The credential check calls it before any handler reads."""
+    databases: Databases = request.app.state.databases
+    request.state.caller = caller
+    if databases.replicas():
+        setattr(request.state, READ_PRIMARY, await databases.stickiness.is_sticky(caller))
+
+
+async def _remember_write(request: Request, databases: Databases) -> None:
+    caller: str | None = getattr(request.state, "caller", None)
+    if caller is not None:
+        settings: Settings = request.app.state.settings
+        await databases.stickiness.mark(caller, settings.replica_sticky_seconds)
 
 
 get_auth_db = database_session(AUTH)
