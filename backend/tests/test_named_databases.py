@@ -164,6 +164,7 @@ def test_an_extra_database_without_a_url_is_refused_naming_the_variable(
         ("LEGACY_DATABASE_READ_ONLY", "maybe", "must be true or false"),
         ("LEGACY_DATABASE_POOL_SIZE", "0", "at least 1"),
         ("LEGACY_DATABASE_URL", "oracle://x/y", "unsupported scheme"),
+        ("LEGACY_DATABASE_REPLICA_URLS", "mysql://r@replica/legacy", "PostgreSQL only"),
     ],
 )
 def test_bad_settings_of_an_extra_database_are_refused(

@@ -371,8 +371,10 @@ class Settings(BaseSettings):
     def _replica_urls(name: str, raw: list[str]) -> tuple[URL, ...]:
         variable = f"{name.upper()}_DATABASE_REPLICA_URLS"
         urls = tuple(normalize_database_url(variable, url) for url in raw)
-        if any(url.get_backend_name() == "sqlite" for url in urls):
-            raise ConfigError(f"{variable}: SQLite has no replicas")
+        # The lag check reads PostgreSQL's recovery state; MariaDB replicas are not
+        # supported yet, and SQLite has none.
+        if any(url.get_backend_name() != "postgresql" for url in urls):
+            raise ConfigError(f"{variable}: read replicas are supported on PostgreSQL only")
         return urls
 
 
