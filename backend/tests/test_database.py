@@ -1,5 +1,6 @@
 """The session dependencies: which database a write lands in, commit, rollback, errors."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,11 +12,13 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
+from app.core.db import liveness
 from app.main import create_app
 from app.projects.models import Project
 from tests.accounts import API, signed_up
-from tests.conftest import Backend, client_for, empty_tables, running
+from tests.conftest import Backend, client_for, empty_tables, make_settings, running, url_string
 from tests.probes import COMMITTED, with_probes
+from tests.proxy import TcpProxy
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +193,58 @@ async def test_connections_the_server_dropped_are_replaced_before_use(
         await empty_tables(app)
     finally:
         await admin.dispose()
+
+
+@pytest.fixture
+async def app_behind_proxy(
+    backend: Backend, settings: Settings
+) -> AsyncIterator[tuple[TcpProxy, FastAPI, httpx.AsyncClient]]:
+    """The service with its app database reached through a TCP proxy."""
+    if backend.admin_url is None:
+        pytest.skip("SQLite has no server to drop a connection")
+    real = settings.resolved_database_url("app")
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 0)
+    await proxy.start()
+    changed = make_settings(
+        auth_database_url=url_string(settings.resolved_database_url("auth")),
+        app_database_url=url_string(real.set(host="127.0.0.1", port=proxy.port)),
+        db_connect_timeout=1.0,
+    )
+    async with running(create_app(changed)) as app, client_for(app) as http:
+        yield proxy, app, http
+        await empty_tables(app)
+    await proxy.stop()
+
+
+async def test_a_checkout_costs_no_round_trip_for_a_connection_used_a_moment_ago(
+    app_behind_proxy: tuple[TcpProxy, FastAPI, httpx.AsyncClient],
+) -> None:
+    proxy, app, _ = app_behind_proxy
+    engine = app.state.databases.app.engine
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    sent = proxy.bytes_to_server
+
+    async with engine.connect():
+        # A ping would have waited for its answer, so its bytes would be counted by now.
+        assert proxy.bytes_to_server == sent
+
+
+async def test_a_connection_dropped_silently_is_pinged_after_idling_and_replaced(
+    app_behind_proxy: tuple[TcpProxy, FastAPI, httpx.AsyncClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No close reaches the client when a firewall forgets a connection: the socket looks
+    fine. A connection idle longer than PING_AFTER_IDLE is pinged at checkout; this one
+    does not answer, so the pool opens a new one and the request succeeds."""
+    proxy, _, http = app_behind_proxy
+    monkeypatch.setattr(liveness, "PING_AFTER_IDLE", 0.2)
+    ada = await signed_up(http, "ada@example.com")
+    assert (await http.get(f"{API}/projects", headers=ada.headers)).status_code == 200
+
+    proxy.freeze()
+    await asyncio.sleep(0.3)
+    async with asyncio.timeout(10):  # without the ping, the request would hang
+        response = await http.get(f"{API}/projects", headers=ada.headers)
+
+    assert response.status_code == 200, response.text

@@ -3,17 +3,18 @@
 import logging
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, AdaptedConnection, Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from app.core.config import Settings
 from app.core.db.failures import mark_connect_failures
+from app.core.db.liveness import check_liveness_at_checkout
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def create_engine_for(
         # messages and logs, unless DB_ECHO asks to see every statement.
         hide_parameters=not settings.db_echo,
         poolclass=MeasuredPool,
-        pool_pre_ping=True,
+        # Not SQLAlchemy's pre-ping, a round trip at every checkout: `liveness` finds dead
+        # connections without one (and SQLite has no server to lose).
+        pool_pre_ping=False,
         pool_size=pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -88,9 +91,9 @@ def create_engine_for(
         connect_args=connect_args,
     )
     event.listen(engine.sync_engine, "handle_error", mark_connect_failures)
-    if url.get_driver_name() == "asyncpg":
-        engine.dialect.do_ping = _ping_asyncpg  # type: ignore[method-assign]
-    if backend == "sqlite":
+    if backend != "sqlite":
+        check_liveness_at_checkout(engine, ping_timeout=settings.db_connect_timeout)
+    else:
         configure, begin = (
             (_configure_sqlite_read_only, _begin_deferred)
             if read_only
@@ -99,27 +102,6 @@ def create_engine_for(
         event.listen(engine.sync_engine, "connect", configure)
         event.listen(engine.sync_engine, "begin", begin)
     return engine
-
-
-def _ping_asyncpg(dbapi_connection: DBAPIConnection) -> bool:
-    """`pool_pre_ping` for asyncpg in one round trip instead of three.
-
-    SQLAlchemy's asyncpg ping wraps its probe in BEGIN ... ROLLBACK, so that a prepared
-    statement cannot land on another server connection behind pgbouncer's transaction
-    mode. A simple-protocol `SELECT 1` prepares nothing, so it is just as safe there. The
-    ping runs at every checkout, twice per authenticated request: two round trips fewer
-    on each database. Any failure of a bare `SELECT 1` means the connection cannot be
-    trusted: False tells the pool so, which, as for a disconnect found by SQLAlchemy's
-    own ping, discards every connection pooled before now and opens a new one (if the
-    server is gone, that connect error becomes a 503).
-    """
-    adapted = cast(AdaptedConnection, dbapi_connection)  # SQLAlchemy's asyncpg adapter
-    try:
-        adapted.run_async(lambda driver: driver.execute("SELECT 1"))
-    except Exception:
-        logger.debug("pre-ping failed", exc_info=True)
-        return False
-    return True
 
 
 def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
