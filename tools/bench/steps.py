@@ -59,7 +59,7 @@ async def main() -> None:
         # The dependency every signed-in route runs: token, checkout, one statement.
         await optional_user(databases, settings, token, None)
 
-    async def orm_page() -> None:
+    async def projects_page() -> None:
         async with databases.app.sessions() as session:
             await list_page(session, user_id, limit=21, before_id=None)
             await session.commit()
@@ -75,9 +75,9 @@ async def main() -> None:
             await connection.fetch(PROJECTS_QUERY, user_id, 21)
 
     steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-        ("service: connection checkout with its pre-ping", checkout),
+        ("service: connection checkout (liveness check)", checkout),
         ("service: the credential check (token, checkout, statement)", credential_check),
-        ("service: the projects page on an ORM session", orm_page),
+        ("service: the projects page (Core rows on a session)", projects_page),
         ("service: access token decoded and checked", jwt),
         ("floor: both queries, each on an asyncpg pool", floor_pair),
     ]
