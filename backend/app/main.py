@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from app.auth import router as auth
 from app.core.config import API_PREFIX, Settings
 from app.core.db.registry import create_databases
-from app.core.db.replicas import monitoring
+from app.core.db.routing import monitoring
 from app.core.db.sessions import check_database_names
 from app.core.mail import create_mailer
 from app.core.observability.middleware import install_observability

@@ -13,6 +13,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._frozen: set[asyncio.StreamWriter] = set()
+        self._doomed: set[asyncio.StreamWriter] = set()
         self.bytes_to_server = 0  # what clients have sent, for counting round trips
 
     async def start(self) -> None:
@@ -37,6 +38,11 @@ class TcpProxy:
         dropped silently (a firewall's idle timeout, a host gone). New ones still work."""
         self._frozen.update(self._writers)
 
+    def break_on_next_use(self) -> None:
+        """Cut each open connection as soon as its client sends something: a connection
+        that dies after the client took it from its pool, before the close could show."""
+        self._doomed.update(self._writers)
+
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
@@ -58,6 +64,9 @@ class TcpProxy:
             while data := await reader.read(65536):
                 if writer in self._frozen:
                     continue
+                if writer in self._doomed:
+                    writer.transport.abort()
+                    break
                 if to_server:
                     self.bytes_to_server += len(data)
                 writer.write(data)

@@ -161,13 +161,15 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
 async def test_connections_the_server_dropped_are_replaced_before_use(
     settings: Settings, backend: Backend
 ) -> None:
-    """The pre-ping at checkout finds a pooled connection the server has closed (a
-    restart, an idle timeout, an admin's kill) and opens a new one: the request
-    succeeds instead of failing with the dead connection."""
+    """The check at checkout finds a pooled connection the server has closed (a restart,
+    an idle timeout, an admin's kill) and opens a new one: the request succeeds instead
+    of failing with the dead connection."""
     if backend.admin_url is None:
         pytest.skip("SQLite has no server to drop a connection")
     own_id = "SELECT pg_backend_pid()" if backend.name == "postgresql" else "SELECT CONNECTION_ID()"
-    kill = "SELECT pg_terminate_backend(:id)" if backend.name == "postgresql" else "KILL :id"
+    # PostgreSQL's kill returns once the backend has gone (the timeout in milliseconds);
+    # MariaDB's KILL shuts the connection's socket down before it returns.
+    kill = "SELECT pg_terminate_backend(:id, 5000)" if backend.name == "postgresql" else "KILL :id"
     admin = create_async_engine(backend.admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with running(create_app(settings)) as app, client_for(app) as http:
@@ -248,3 +250,32 @@ async def test_a_connection_dropped_silently_is_pinged_after_idling_and_replaced
         response = await http.get(f"{API}/projects", headers=ada.headers)
 
     assert response.status_code == 200, response.text
+
+
+async def test_a_connection_that_dies_at_first_use_is_retried_once_by_the_credential_check(
+    backend: Backend, settings: Settings
+) -> None:
+    """A kill that reaches the client only after the checkout: the credential check's read
+    fails on the dead connection, SQLAlchemy discards the pool, and the read, idempotent,
+    runs once more on a new connection."""
+    if backend.admin_url is None:
+        pytest.skip("SQLite has no server to drop a connection")
+    real = settings.resolved_database_url("auth")
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 0)
+    await proxy.start()
+    changed = make_settings(
+        auth_database_url=url_string(real.set(host="127.0.0.1", port=proxy.port)),
+        app_database_url=url_string(settings.resolved_database_url("app")),
+    )
+    try:
+        async with running(create_app(changed)) as app, client_for(app) as http:
+            ada = await signed_up(http, "ada@example.com")
+            assert (await http.get(f"{API}/users/me", headers=ada.headers)).status_code == 200
+
+            proxy.break_on_next_use()
+            response = await http.get(f"{API}/users/me", headers=ada.headers)
+
+            assert response.status_code == 200, response.text
+            await empty_tables(app)
+    finally:
+        await proxy.stop()

@@ -94,16 +94,13 @@ async def from_access_token(auth: Database, settings: Settings, token: str) -> P
     except InvalidToken:
         raise Unauthorized("Invalid or expired token", code="invalid_token") from None
     now = utc_now()
-    async with auth.autocommit() as connection:
-        rows = (
-            await connection.execute(
-                _BY_SESSION,
-                {"user_id": claims.user_id, "session_id": claims.session_id, "now": now},
-            )
-        ).all()
-        if not rows:
-            raise Unauthorized("The session has ended", code="session_revoked")
-        if rows[0][7] < now - LAST_USED_RESOLUTION:
+    rows = await auth.read(
+        _BY_SESSION, {"user_id": claims.user_id, "session_id": claims.session_id, "now": now}
+    )
+    if not rows:
+        raise Unauthorized("The session has ended", code="session_revoked")
+    if rows[0][7] < now - LAST_USED_RESOLUTION:
+        async with auth.autocommit() as connection:
             await connection.execute(
                 update(LoginSession)
                 .where(LoginSession.id == claims.session_id)
@@ -115,12 +112,12 @@ async def from_access_token(auth: Database, settings: Settings, token: str) -> P
 async def from_api_key(auth: Database, key: str) -> Principal:
     """The principal of a live API key, its permissions cut down to the key's scopes."""
     now = utc_now()
-    async with auth.autocommit() as connection:
-        rows = (await connection.execute(_BY_API_KEY, {"key_hash": digest(key), "now": now})).all()
-        if not rows:
-            raise Unauthorized("Invalid, expired or revoked API key", code="invalid_api_key")
-        key_id, scopes, last_used_at = rows[0][7], rows[0][8], rows[0][9]
-        if last_used_at is None or last_used_at < now - LAST_USED_RESOLUTION:
+    rows = await auth.read(_BY_API_KEY, {"key_hash": digest(key), "now": now})
+    if not rows:
+        raise Unauthorized("Invalid, expired or revoked API key", code="invalid_api_key")
+    key_id, scopes, last_used_at = rows[0][7], rows[0][8], rows[0][9]
+    if last_used_at is None or last_used_at < now - LAST_USED_RESOLUTION:
+        async with auth.autocommit() as connection:
             await connection.execute(
                 update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
             )

@@ -12,6 +12,7 @@ from asyncpg.exceptions import (
     PostgresConnectionError,
     TooManyConnectionsError,
 )
+from pymysql.err import OperationalError as MySQLOperationalError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine.interfaces import ExceptionContext
 
@@ -26,11 +27,30 @@ _OUTAGE_TYPES: tuple[type[BaseException], ...] = (
 )
 
 
+# The MySQL client's "can't connect", "server has gone away", "lost connection": raised by
+# aiomysql unwrapped when they happen while SQLAlchemy sets a connection up.
+_MYSQL_CONNECTION_LOST = frozenset({2003, 2006, 2013, 2055})
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether `exc` means the database could not be reached, rather than a bad query."""
     if isinstance(exc, sa_exc.DBAPIError):
         return exc.connection_invalidated or isinstance(exc.orig, _OUTAGE_TYPES)
-    return isinstance(exc, _OUTAGE_TYPES)
+    return isinstance(exc, _OUTAGE_TYPES) or _mysql_connection_lost(exc)
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether `exc` is a connection that died in use (the pool has been told), as opposed
+    to a server that cannot be reached at all: the same work may succeed on a new one."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated
+    return _mysql_connection_lost(exc)
+
+
+def _mysql_connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, MySQLOperationalError) and exc.args[:1] in [
+        (code,) for code in _MYSQL_CONNECTION_LOST
+    ]
 
 
 # SQLSTATE 25006, read_only_sql_transaction: PostgreSQL's and MariaDB's refusal of a write

@@ -8,14 +8,17 @@ iterate over it, so a new database is one setting, not ten edits.
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from app.core.config import APP, AUTH, DatabaseConfig, DatabaseName, Settings
 from app.core.db.engines import create_engine_for
-from app.core.db.failures import is_outage, is_read_only_refusal
-from app.core.db.replicas import (
+from app.core.db.failures import is_disconnect, is_outage, is_read_only_refusal
+from app.core.db.routing import (
     MemoryStickiness,
     Replica,
     ReplicaSet,
@@ -36,6 +39,32 @@ class Database:
     sessions: async_sessionmaker[AsyncSession]
     read_only: bool = False
     replicas: ReplicaSet | None = None
+    # The same pool's connections in autocommit mode: for reads that need no transaction
+    # and single statements. Made once: the routing tells binds apart by identity.
+    read_engine: AsyncEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        object.__setattr__(self, "read_engine", autocommit)
+
+    async def read(
+        self, statement: Executable, parameters: Mapping[str, Any]
+    ) -> list[Row[*tuple[Any, ...]]]:
+        """The rows of one read statement, on an autocommit connection of its own.
+
+        A pooled connection that dies between checkout and use (the server killed it a
+        moment ago, before the close reached us) fails on first use: SQLAlchemy then
+        discards the whole pool, and this read, being idempotent, is run once more on a
+        new connection, instead of answering 503 while the database is fine.
+        """
+        for attempt in (1, 2):
+            try:
+                async with self.autocommit() as connection:
+                    return list((await connection.execute(statement, parameters)).all())
+            except DatabaseUnavailable as exc:
+                if attempt == 2 or exc.__cause__ is None or not is_disconnect(exc.__cause__):
+                    raise
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -45,8 +74,8 @@ class Database:
         no BEGIN and COMMIT round trips. Outages become `DatabaseUnavailable`.
         """
         try:
-            async with self.engine.connect() as connection:
-                yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with self.read_engine.connect() as connection:
+                yield connection
         except Exception as exc:
             if is_outage(exc):
                 raise DatabaseUnavailable(self.name) from exc

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import APP, AUTH, DatabaseName, Settings
 from app.core.db.failures import is_outage, is_read_only_refusal
 from app.core.db.registry import Database, Databases
-from app.core.db.replicas import ROUTE, ReadRoute, replica_connection
+from app.core.db.routing import ROUTE, ReadRoute, replica_connection
 from app.core.errors import DatabaseReadOnly, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
@@ -130,16 +130,17 @@ def database_session(name: DatabaseName) -> DatabaseSession:
 async def _read_route(
     request: Request, database: Database, stack: AsyncExitStack
 ) -> ReadRoute | None:
-    """How this request's session on `database` may use its replicas (None: it has none).
-    Only GET and HEAD requests read from one; every route tracks whether it wrote."""
-    if database.replicas is None:
-        return None
-    if request.method not in ("GET", "HEAD"):
-        return ReadRoute()
-    return ReadRoute(
-        await replica_connection(database.replicas, stack),
-        caller_wrote_lately=lambda: bool(getattr(request.state, READ_PRIMARY, False)),
-    )
+    """How this request's session on `database` routes its statements (None: all of them
+    to the primary, in the transaction). GET and HEAD requests read outside a transaction,
+    from a replica when there is one; with replicas, every request notes whether it wrote."""
+    if request.method in ("GET", "HEAD"):
+        replicas = database.replicas
+        return ReadRoute(
+            primary_reads=database.read_engine.sync_engine,
+            replica=None if replicas is None else await replica_connection(replicas, stack),
+            caller_wrote_lately=lambda: bool(getattr(request.state, READ_PRIMARY, False)),
+        )
+    return None if database.replicas is None else ReadRoute()
 
 
 async def note_caller(request: Request, caller: str) -> None:

@@ -1,10 +1,15 @@
-"""Read replicas: which reads may go to one, which one is fit, and read-your-writes.
+"""Where a request's statements go: reads of GET requests outside any transaction, read
+replicas, and read-your-writes.
 
-A database configured with `<NAME>_DATABASE_REPLICA_URLS` gets a `Replica` per URL. The
-rules, applied by `RoutingSession.get_bind` statement by statement:
+The rules, applied by `RoutingSession.get_bind` statement by statement:
 
-- only the sessions of GET and HEAD requests read from a replica; every other request
-  (and every script, worker and autocommit connection) uses the primary;
+- the sessions of GET and HEAD requests read on autocommit connections: no BEGIN and
+  COMMIT round trips for a request that only reads, and no write lock taken on SQLite.
+  Each statement sees what was committed when it started, as it would inside a
+  transaction at PostgreSQL's default isolation (on MariaDB's REPEATABLE READ, two reads
+  of one GET no longer share a snapshot);
+- with `<NAME>_DATABASE_REPLICA_URLS`, those reads go to a replica (a `Replica` per URL);
+  every other request, every script and worker, and the credential check use the primary;
 - a write (an INSERT, UPDATE or DELETE, a flush, a `SELECT ... FOR UPDATE`) goes to the
   primary, and so does every read of that session after it;
 - a caller (login session or API key) whose request wrote reads from the primary for
@@ -125,19 +130,22 @@ class MemoryStickiness:
 
 @dataclass(eq=False)
 class ReadRoute:
-    """What a request's session knows to route its statements: the replica connection it
-    may read from (None: none), whether its caller wrote a moment ago, and whether it has
-    written itself."""
+    """What a request's session knows to route its statements: where its plain reads may
+    go, whether its caller wrote a moment ago, and whether it has written itself."""
 
-    connection: AsyncConnection | None = None
+    primary_reads: Engine | None = None  # the primary, autocommit (None: reads in the transaction)
+    replica: AsyncConnection | None = None
     # Asked at each read, since the credential check may run after the session is made.
     caller_wrote_lately: Callable[[], bool] = lambda: False
     wrote: bool = False
 
-    def replica(self) -> Connection | None:
-        if self.connection is None or self.wrote or self.caller_wrote_lately():
+    def bind_for_read(self) -> Engine | Connection | None:
+        """The bind of a plain read; None: the session's own (transactional) primary."""
+        if self.wrote:
             return None
-        return self.connection.sync_connection
+        if self.replica is not None and not self.caller_wrote_lately():
+            return self.replica.sync_connection
+        return self.primary_reads
 
 
 async def replica_connection(
@@ -158,8 +166,8 @@ async def replica_connection(
 
 
 class RoutingSession(Session):
-    """A session that sends the reads its `ReadRoute` allows to a replica and everything
-    else to its own bind, the primary. Without a route it is a plain session."""
+    """A session that sends the reads its `ReadRoute` allows where the route says, and
+    everything else to its own bind, the primary. Without a route it is a plain session."""
 
     def get_bind(self, mapper: Any = None, clause: Any = None, **kw: Any) -> Engine | Connection:
         route: ReadRoute | None = self.info.get(ROUTE)
@@ -167,9 +175,9 @@ class RoutingSession(Session):
             if self._flushing or not _is_plain_read(clause):
                 route.wrote = True
             else:
-                replica = route.replica()
-                if replica is not None:
-                    return replica
+                bind = route.bind_for_read()
+                if bind is not None:
+                    return bind
         return super().get_bind(mapper, clause=clause, **kw)
 
 
