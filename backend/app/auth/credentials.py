@@ -23,6 +23,7 @@ from app.auth.models import (
 )
 from app.auth.principal import Principal
 from app.core.config import Settings
+from app.core.db.base import AuthSession
 from app.core.db.registry import Database
 from app.core.db.types import UTCDateTime, utc_now
 from app.core.errors import Unauthorized
@@ -87,7 +88,9 @@ def _principal(
     )
 
 
-async def from_access_token(auth: Database, settings: Settings, token: str) -> Principal:
+async def from_access_token(
+    auth: Database[AuthSession], settings: Settings, token: str
+) -> Principal:
     """The principal of a valid access token whose login session is live."""
     try:
         claims = decode_token(settings, token, "access")
@@ -109,7 +112,7 @@ async def from_access_token(auth: Database, settings: Settings, token: str) -> P
     return _principal(rows, session_id=claims.session_id)
 
 
-async def from_api_key(auth: Database, key: str) -> Principal:
+async def from_api_key(auth: Database[AuthSession], key: str) -> Principal:
     """The principal of a live API key, its permissions cut down to the key's scopes."""
     now = utc_now()
     rows = await auth.read(_BY_API_KEY, {"key_hash": digest(key), "now": now})

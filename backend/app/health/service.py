@@ -4,13 +4,14 @@ import asyncio
 import time
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db.failures import is_outage
 from app.core.db.registry import Database, Databases
 from app.health.schemas import DatabaseStatus, ReplicaStatus
 
 
-async def check_database(database: Database, deadline: float) -> DatabaseStatus:
+async def check_database(database: Database[AsyncSession], deadline: float) -> DatabaseStatus:
     started = time.perf_counter()
     error: str | None = None
     try:

@@ -24,10 +24,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import DatabaseName
+from app.core.db.base import AppSession, AuthSession
 from app.core.db.failures import is_outage, is_read_only_refusal, is_transaction_conflict
 from app.core.db.registry import Databases
 from app.core.db.sessions import rollback_quietly, run_after_commit
@@ -38,22 +40,44 @@ logger = logging.getLogger(__name__)
 RETRY_PAUSE = 0.05  # seconds before the second attempt; doubled for each one after
 
 
+S = TypeVar("S", bound=AsyncSession)
+
+
+@overload
+def integrity_session(
+    databases: Databases, name: Literal["auth"], purpose: str, *, attempts: int = 3
+) -> "IntegritySession[AuthSession]": ...
+
+
+@overload
+def integrity_session(
+    databases: Databases, name: Literal["app"], purpose: str, *, attempts: int = 3
+) -> "IntegritySession[AppSession]": ...
+
+
+@overload
 def integrity_session(
     databases: Databases, name: DatabaseName, purpose: str, *, attempts: int = 3
-) -> "IntegritySession":
-    """A transaction on the named database for `purpose`; see the module's docstring."""
+) -> "IntegritySession[AsyncSession]": ...
+
+
+def integrity_session(
+    databases: Databases, name: DatabaseName, purpose: str, *, attempts: int = 3
+) -> "IntegritySession[Any]":
+    """A transaction on the named database for `purpose`; see the module's docstring.
+    Its session is an `AuthSession` on `auth`, an `AppSession` on `app`."""
     return IntegritySession(databases, name, purpose, attempts)
 
 
 @dataclass
-class IntegritySession:
+class IntegritySession(Generic[S]):
     databases: Databases
     name: DatabaseName
     purpose: str
     attempts: int = 3
-    _single: "Attempt | None" = field(default=None, init=False)
+    _single: "Attempt[S] | None" = field(default=None, init=False)
 
-    async def __aenter__(self) -> AsyncSession:
+    async def __aenter__(self) -> S:
         self._single = Attempt(self, number=1, last=True)
         return await self._single.__aenter__()
 
@@ -66,7 +90,7 @@ class IntegritySession:
         assert self._single is not None
         return await self._single.__aexit__(kind, error, traceback)
 
-    async def __aiter__(self) -> AsyncIterator["Attempt"]:
+    async def __aiter__(self) -> AsyncIterator["Attempt[S]"]:
         for number in range(1, self.attempts + 1):
             attempt = Attempt(self, number=number, last=number == self.attempts)
             yield attempt
@@ -76,19 +100,21 @@ class IntegritySession:
 
 
 @dataclass
-class Attempt:
+class Attempt(Generic[S]):
     """One run of the transaction: an async context manager yielding its session."""
 
-    owner: IntegritySession
+    owner: IntegritySession[S]
     number: int
     last: bool
     succeeded: bool = False
-    _session: AsyncSession | None = None
+    _session: S | None = None
     _started: float = 0.0
 
-    async def __aenter__(self) -> AsyncSession:
+    async def __aenter__(self) -> S:
         self._started = time.perf_counter()
-        self._session = self.owner.databases[self.owner.name].sessions()
+        # The registry makes `AuthSession`s for auth and `AppSession`s for app, as the
+        # overloads of `integrity_session` promise.
+        self._session = cast(S, self.owner.databases[self.owner.name].sessions())
         return self._session
 
     async def __aexit__(

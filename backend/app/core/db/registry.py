@@ -9,13 +9,14 @@ iterate over it, so a new database is one setting, not ten edits.
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.expression import Executable
 
 from app.core.config import APP, AUTH, DatabaseConfig, DatabaseName, Settings
+from app.core.db.base import AppSession, AuthSession
 from app.core.db.engines import create_engine_for
 from app.core.db.failures import is_disconnect, is_outage, is_read_only_refusal
 from app.core.db.routing import (
@@ -28,15 +29,20 @@ from app.core.db.routing import (
 from app.core.errors import DatabaseReadOnly, DatabaseUnavailable
 
 SHARED = "shared"  # the label of an engine that serves several databases
+SESSION_CLASSES: dict[DatabaseName, type[AsyncSession]] = {AUTH: AuthSession, APP: AppSession}
+
+
+S = TypeVar("S", bound=AsyncSession)
 
 
 @dataclass(frozen=True, slots=True)
-class Database:
-    """One database as the code sees it: its name, engine and session factory."""
+class Database(Generic[S]):
+    """One database as the code sees it: its name, engine and session factory (whose
+    sessions are `AuthSession`s for `auth`, `AppSession`s for `app`)."""
 
     name: DatabaseName
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: async_sessionmaker[S]
     read_only: bool = False
     replicas: ReplicaSet | None = None
     # The same pool's connections in autocommit mode: for reads that need no transaction
@@ -84,18 +90,18 @@ class Database:
             raise
 
 
-class Databases(Mapping[DatabaseName, Database]):
-    """Every database of the process, by name; `auth` and `app` are always there."""
+class Databases(Mapping[DatabaseName, "Database[AsyncSession]"]):
+    """Every database of the process, by name; `auth` and `app` are always there, typed."""
 
     def __init__(
-        self, databases: Mapping[DatabaseName, Database], stickiness: Stickiness | None = None
+        self, databases: Mapping[DatabaseName, Database[Any]], stickiness: Stickiness | None = None
     ) -> None:
         self._databases = dict(databases)
         # Who wrote a moment ago, so that their reads stay on the primary (replicas only);
         # the app replaces it with one every worker shares when it has a cache.
         self.stickiness: Stickiness = stickiness or MemoryStickiness()
 
-    def __getitem__(self, name: DatabaseName) -> Database:
+    def __getitem__(self, name: DatabaseName) -> Database[AsyncSession]:
         return self._databases[name]
 
     def __iter__(self) -> Iterator[DatabaseName]:
@@ -105,12 +111,14 @@ class Databases(Mapping[DatabaseName, Database]):
         return len(self._databases)
 
     @property
-    def auth(self) -> Database:
-        return self._databases[AUTH]
+    def auth(self) -> Database[AuthSession]:
+        database: Database[AuthSession] = self._databases[AUTH]
+        return database
 
     @property
-    def app(self) -> Database:
-        return self._databases[APP]
+    def app(self) -> Database[AppSession]:
+        database: Database[AppSession] = self._databases[APP]
+        return database
 
     @property
     def shared(self) -> bool:
@@ -120,7 +128,7 @@ class Databases(Mapping[DatabaseName, Database]):
     def distinct_engines(self) -> list[tuple[str, AsyncEngine]]:
         """Each engine once, labelled with its database's name, or `shared` when one
         engine serves several (single-URL mode): summing over labels counts nothing twice."""
-        owners: dict[int, list[Database]] = {}
+        owners: dict[int, list[Database[Any]]] = {}
         for database in self.values():
             owners.setdefault(id(database.engine), []).append(database)
         return [
@@ -152,7 +160,7 @@ def create_databases(settings: Settings) -> Databases:
     for config in configs:
         key = (config.url.render_as_string(hide_password=False), config.read_only)
         groups.setdefault(key, []).append(config)
-    databases: dict[DatabaseName, Database] = {}
+    databases: dict[DatabaseName, Database[Any]] = {}
     for group in groups.values():
         first = group[0]
         engine = create_engine_for(
@@ -161,10 +169,14 @@ def create_databases(settings: Settings) -> Databases:
             sum(config.pool_size for config in group),
             read_only=first.read_only,
         )
-        sessions = async_sessionmaker(
-            engine, expire_on_commit=False, autoflush=False, sync_session_class=RoutingSession
-        )
         for config in group:
+            sessions = async_sessionmaker(
+                engine,
+                class_=SESSION_CLASSES.get(config.name, AsyncSession),
+                expire_on_commit=False,
+                autoflush=False,
+                sync_session_class=RoutingSession,
+            )
             replicas = _replicas(config, settings)
             databases[config.name] = Database(
                 config.name, engine, sessions, config.read_only, replicas

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import APP, AUTH, DatabaseName, Settings
+from app.core.db.base import AppSession, AuthSession
 from app.core.db.failures import is_outage, is_read_only_refusal
 from app.core.db.registry import Database, Databases
 from app.core.db.routing import ROUTE, ReadRoute, replica_connection
@@ -128,7 +129,7 @@ def database_session(name: DatabaseName) -> DatabaseSession:
 
 
 async def _read_route(
-    request: Request, database: Database, stack: AsyncExitStack
+    request: Request, database: Database[AsyncSession], stack: AsyncExitStack
 ) -> ReadRoute | None:
     """How this request's session on `database` routes its statements (None: all of them
     to the primary, in the transaction). GET and HEAD requests read outside a transaction,
@@ -193,6 +194,6 @@ async def get_databases(request: Request) -> Databases:
 
 # scope="function": the commit happens before the response is sent, so a failed
 # commit is answered with an error instead of a 2xx for a write that was lost.
-AuthDb = Annotated[AsyncSession, Depends(get_auth_db, scope="function")]
-AppDb = Annotated[AsyncSession, Depends(get_app_db, scope="function")]
+AuthDb = Annotated[AuthSession, Depends(get_auth_db, scope="function")]
+AppDb = Annotated[AppSession, Depends(get_app_db, scope="function")]
 DatabasesDep = Annotated[Databases, Depends(get_databases)]
