@@ -3,10 +3,12 @@
 Reading a handler, you can tell which database each line talks to: it takes `auth_db:
 AuthDb` or `app_db: AppDb`, a session committed when the handler returns and rolled
 back when it raises. Outages of the database whose call failed become 503s.
+`on_commit` runs work once the transaction has committed (Django's
+`transaction.on_commit`), such as telling a cache that rows changed.
 """
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -19,6 +21,19 @@ from app.core.db.registry import Databases
 from app.core.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT = "dualbase.after_commit"  # the key of the callbacks in `session.info`
+
+
+def on_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` after `transaction()` commits `session`; never if it rolls back.
+
+    Readers that run before the commit still see the old rows: work that tells others
+    "these rows changed" (a cache invalidation) belongs after the commit, or a reader in
+    between would store the old rows as if they were the new state.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def raised_through(session: AsyncSession, exc: BaseException) -> bool:
@@ -54,9 +69,21 @@ async def transaction(databases: Databases, name: DatabaseName) -> AsyncIterator
             if is_outage(exc):
                 raise DatabaseUnavailable(name) from exc
             raise
+        await _run_after_commit(session)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    """The committed writes stand whatever a callback does: its error is logged, and the
+    next callback still runs."""
+    for callback in session.info.pop(_AFTER_COMMIT, ()):
+        try:
+            await callback()
+        except Exception:
+            logger.exception("an after-commit callback failed")
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT, None)  # what was to follow the commit never will
     try:
         await session.rollback()
     except Exception:  # the connection is already gone; the pool discards it
