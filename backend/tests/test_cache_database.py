@@ -106,27 +106,29 @@ async def test_writes_sweep_expired_rows_a_bounded_batch_at_a_time(target: Targe
     cache = target.cache(gc_every=10, gc_batch=5)
     store = cache.store
     assert isinstance(store, DatabaseStore)
-    for number in range(20):  # writes 1-20: the sweeps at 10 and 20 find nothing expired yet
-        await cache.put(f"old{number}", number, ttl=0.2)
-    await store.settle()
+    seeder = target.cache(cache.prefix, gc_every=10**9)  # another worker, never sweeping
+    await asyncio.gather(*(seeder.put(f"old{number}", number, ttl=0.2) for number in range(20)))
     await asyncio.sleep(0.3)
-    assert await rows(target, CacheEntry, cache.prefix, expired=True) == 20
-
-    for number in range(9):  # writes 21-29: no sweep
+    for number in range(9):  # writes 1-9: no sweep
         await cache.put(f"new{number}", number)
     await store.settle()
     assert await rows(target, CacheEntry, cache.prefix, expired=True) == 20
 
-    await cache.put("new9", 9)  # write 30: one sweep, at most 5 rows
+    await cache.put("new9", 9)  # write 10: one sweep, at most 5 rows
     await store.settle()
     assert await rows(target, CacheEntry, cache.prefix, expired=True) == 15
 
-    for _ in range(10):  # writes 31-40
-        await cache.increment("counter")
+    for number in range(10, 19):  # writes 11-19: no sweep
+        await cache.put(f"new{number}", number)
+    await store.settle()
+    assert await rows(target, CacheEntry, cache.prefix, expired=True) == 15
+
+    await cache.increment("counter")  # write 20: the next sweep, 5 more
     await store.settle()
     assert await rows(target, CacheEntry, cache.prefix, expired=True) == 10
-    assert await rows(target, CacheEntry, cache.prefix, expired=False) == 11
+    assert await rows(target, CacheEntry, cache.prefix, expired=False) == 20
     await cache.close()
+    await seeder.close()
 
 
 async def test_gc_removes_every_expired_value_and_lock(target: Target) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import DatabaseName
 from app.core.db.outages import is_outage
 from app.core.db.registry import Databases
-from app.core.errors import DatabaseUnavailable
+from app.core.errors import DatabaseUnavailable, DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ async def _run_after_commit(session: AsyncSession) -> None:
     for callback in session.info.pop(_AFTER_COMMIT, ()):
         try:
             await callback()
+        except DomainError as error:  # expected, such as an outage: no traceback
+            logger.warning("an after-commit callback failed: %s", error.detail)
         except Exception:
             logger.exception("an after-commit callback failed")
 

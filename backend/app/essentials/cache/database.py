@@ -16,6 +16,7 @@ from sqlalchemy import CursorResult, Executable, Table, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from app.core.db.registry import Database
+from app.core.errors import DatabaseUnavailable
 from app.essentials.cache.statements import (
     ENTRIES,
     LOCKS,
@@ -24,7 +25,7 @@ from app.essentials.cache.statements import (
     expired_keys,
     live,
 )
-from app.essentials.cache.store import NotACounter, expiry, now_ms
+from app.essentials.cache.store import CacheUnavailable, NotACounter, expiry, now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,11 @@ class DatabaseStore:
         self._sweeping: asyncio.Task[None] | None = None
 
     async def _run(self, statement: Executable, read: Callable[[CursorResult[Any]], T]) -> T:
-        async with self._database.autocommit() as connection:
-            return read(await connection.execute(statement))
+        try:
+            async with self._database.autocommit() as connection:
+                return read(await connection.execute(statement))
+        except DatabaseUnavailable as exc:  # as the cache's: callers may do without it
+            raise CacheUnavailable(self._database.name) from exc
 
     async def get(self, key: str) -> str | None:
         now = now_ms()
@@ -146,8 +150,10 @@ class DatabaseStore:
         try:
             for table in (ENTRIES, LOCKS):
                 await self._delete_expired(table, self._gc_batch)
+        except CacheUnavailable:
+            logger.warning("cache expiry sweep skipped: the auth database is unavailable")
         except Exception:
-            logger.warning("cache expiry sweep failed", exc_info=True)
+            logger.exception("cache expiry sweep failed")
 
     async def settle(self) -> None:
         """Wait for the sweep in flight, if any."""

@@ -103,4 +103,4 @@ async def _call(pending: Awaitable[Any]) -> Any:
     try:
         return await pending
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        raise CacheUnavailable() from exc
+        raise CacheUnavailable("redis") from exc

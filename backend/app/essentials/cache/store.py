@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from app.core.errors import Conflict, DomainError
+from app.core.errors import Conflict, DatabaseUnavailable
 
 
 def now_ms() -> int:
@@ -29,15 +29,12 @@ class NotACounter(ValueError):
         super().__init__("the cached value is not an integer within 64 bits")
 
 
-class CacheUnavailable(DomainError):
-    """The cache's server cannot be reached (a database store's outage is the database's)."""
+class CacheUnavailable(DatabaseUnavailable):
+    """The cache's store cannot be reached: the auth database, or Redis (`"redis"`).
 
-    status_code = 503
-    code = "cache_unavailable"
-    detail = "The cache is unavailable"
-
-    def __init__(self) -> None:
-        super().__init__(headers={"Retry-After": "1"})
+    A 503 names it as any outage does; code that can do without the cache (a
+    read-through) catches this, and only this, to go on without it.
+    """
 
 
 class LockUnavailable(Conflict):
