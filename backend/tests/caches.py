@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from app.core.config import Settings
 from app.core.db.registry import Databases, create_databases
@@ -31,6 +32,17 @@ from tests.conftest import (
 )
 
 STORES = ["memory", *SELECTED, "redis"]
+
+
+def on_redis(settings: Settings, redis_url: str) -> Settings:
+    """`settings` with the cache in Redis, under a prefix of its own."""
+    return settings.model_copy(
+        update={
+            "cache_store": "redis",
+            "redis_url": SecretStr(redis_url),
+            "cache_prefix": unique_prefix(),
+        }
+    )
 
 
 @dataclass

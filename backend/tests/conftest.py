@@ -262,6 +262,21 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield started
 
 
+@asynccontextmanager
+async def two_workers(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, FastAPI]]:
+    """Two app instances on the same settings, as two uvicorn workers are: a client for
+    each, and the first app."""
+    async with (
+        running(create_app(settings)) as first,
+        running(create_app(settings)) as second,
+        client_for(first) as one,
+        client_for(second) as two,
+    ):
+        yield one, two, first
+
+
 def client_for(app: FastAPI) -> httpx.AsyncClient:
     # Errors are asserted as the client sees them, so the app's exceptions are not
     # re-raised into the test.

@@ -19,7 +19,8 @@ from app.main import create_app
 from app.products import catalogue
 from app.products.models import Product
 from tests.accounts import API, Account, an_admin, signed_up
-from tests.conftest import client_for, running, unique_prefix
+from tests.caches import on_redis
+from tests.conftest import client_for, running, two_workers
 from tests.test_products import new_product
 
 PRODUCTS = f"{API}/products"
@@ -37,14 +38,7 @@ def shared(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     """The test databases' settings, with the cache in the auth database or in Redis."""
     if request.param == "database":
         return settings
-    redis_url = request.getfixturevalue("redis_url")  # only here: Redis is needed
-    return settings.model_copy(
-        update={
-            "cache_store": "redis",
-            "redis_url": SecretStr(redis_url),
-            "cache_prefix": unique_prefix(),
-        }
-    )
+    return on_redis(settings, request.getfixturevalue("redis_url"))  # only here: Redis
 
 
 @pytest.fixture
@@ -53,13 +47,8 @@ async def workers(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, FastAPI]]:
     """Two app instances (two workers) on the test databases, sharing one cache store.
     `client` empties the databases afterwards."""
-    async with (
-        running(create_app(shared)) as first,
-        running(create_app(shared)) as second,
-        client_for(first) as one,
-        client_for(second) as two,
-    ):
-        yield one, two, first
+    async with two_workers(shared) as started:
+        yield started
 
 
 async def read(worker: httpx.AsyncClient, reader: Account, product_id: int) -> dict[str, Any]:

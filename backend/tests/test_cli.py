@@ -7,7 +7,6 @@ import sys
 
 import httpx
 from fastapi import FastAPI
-from pydantic import SecretStr
 
 from app.core.config import BACKEND_DIR, Settings
 from app.core.db.registry import create_databases
@@ -15,7 +14,8 @@ from app.essentials.cache.database import DatabaseStore
 from app.essentials.cache.facade import Cache
 from app.essentials.cache.factory import create_cache
 from tests.accounts import API, bearer, login, signed_up
-from tests.conftest import SETTINGS_VARIABLES, TEST_SECRET, unique_prefix, url_string
+from tests.caches import on_redis
+from tests.conftest import SETTINGS_VARIABLES, TEST_SECRET, url_string
 
 ME = f"{API}/users/me"
 USERS = f"{API}/users"
@@ -227,13 +227,11 @@ async def test_cache_clear_removes_this_prefixs_entries_only(
 async def test_cache_clear_on_redis_removes_this_prefixs_keys_only(
     settings: Settings, redis_url: str
 ) -> None:
-    mine, theirs = unique_prefix(), unique_prefix()
-    on_redis = settings.model_copy(
-        update={"cache_store": "redis", "redis_url": SecretStr(redis_url), "cache_prefix": mine}
-    )
-    databases = create_databases(on_redis)
-    cache = create_cache(on_redis, databases)
-    other = create_cache(on_redis.model_copy(update={"cache_prefix": theirs}), databases)
+    shared = on_redis(settings, redis_url)
+    mine = shared.cache_prefix
+    databases = create_databases(shared)
+    cache = create_cache(shared, databases)
+    other = create_cache(on_redis(settings, redis_url), databases)
     try:
         for number in range(3):
             await cache.put(f"k{number}", number)

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from app.core.config import Settings
-from app.main import create_app
 from tests.accounts import API, login, register
-from tests.conftest import client_for, running, unique_prefix
+from tests.caches import on_redis
+from tests.conftest import two_workers
 
 RESET = f"{API}/auth/password-reset/request"
 
@@ -61,23 +60,12 @@ async def redis_workers(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, Redis]]:
     """Two app instances (two workers) counting in one Redis, under a prefix of their own;
     `client` only empties the databases afterwards."""
-    on_redis = settings.model_copy(
-        update={
-            "cache_store": "redis",
-            "cache_prefix": unique_prefix(),
-            "redis_url": SecretStr(redis_url),
-        }
-    )
+    shared = on_redis(settings, redis_url)
     redis = Redis.from_url(redis_url, decode_responses=True)
-    async with (
-        running(create_app(on_redis)) as first,
-        running(create_app(on_redis)) as second,
-        client_for(first) as one,
-        client_for(second) as two,
-    ):
+    async with two_workers(shared) as (one, two, _):
         yield one, two, redis
     count = 0
-    async for key in redis.scan_iter(match=f"{on_redis.cache_prefix}:*"):
+    async for key in redis.scan_iter(match=f"{shared.cache_prefix}:*"):
         count += await redis.unlink(key)
     assert count > 0  # the tests counted in Redis, not in the database
     await redis.aclose()

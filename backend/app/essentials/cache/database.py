@@ -23,7 +23,6 @@ from app.essentials.cache.statements import (
     Statements,
     delete_keys,
     expired_keys,
-    live,
 )
 from app.essentials.cache.store import CacheUnavailable, NotACounter, expiry, now_ms
 
@@ -48,58 +47,75 @@ class DatabaseStore:
         self._writes = 0
         self._sweeping: asyncio.Task[None] | None = None
 
-    async def _run(self, statement: Executable, read: Callable[[CursorResult[Any]], T]) -> T:
+    async def _run(
+        self, statement: Executable, read: Callable[[CursorResult[Any]], T], **params: Any
+    ) -> T:
         try:
             async with self._database.autocommit() as connection:
-                return read(await connection.execute(statement))
+                return read(await connection.execute(statement, params or None))
         except DatabaseUnavailable as exc:  # as the cache's: callers may do without it
             raise CacheUnavailable(self._database.name) from exc
 
     async def get(self, key: str) -> str | None:
-        now = now_ms()
-        statement = select(ENTRIES.c.value).where(ENTRIES.c.key == self._prefix + key)
-        return await self._run(statement.where(live(ENTRIES, now)), lambda r: r.scalar())
+        return await self._run(self._sql.get, _scalar, key=self._prefix + key, now=now_ms())
 
     async def many(self, keys: Sequence[str]) -> dict[str, str]:
         if not keys:
             return {}
-        statement = select(ENTRIES.c.key, ENTRIES.c.value).where(
-            ENTRIES.c.key.in_([self._prefix + key for key in keys]), live(ENTRIES, now_ms())
-        )
-        rows = await self._run(statement, _pairs)
+        stored = [self._prefix + key for key in keys]
+        rows = await self._run(self._sql.many, _pairs, keys=stored, now=now_ms())
         return {key[len(self._prefix) :]: value for key, value in rows.items()}
 
     async def put(self, key: str, value: str, ttl_ms: int | None) -> None:
-        await self._write(self._sql.put(self._prefix + key, value, expiry(ttl_ms)), _ignore)
+        await self._write(
+            self._sql.put, _ignore, key=self._prefix + key, value=value, expires_at=expiry(ttl_ms)
+        )
 
     async def add(self, key: str, value: str, ttl_ms: int | None) -> bool:
-        row = {"key": self._prefix + key, "value": value, "expires_at": expiry(ttl_ms)}
-        return await self._write(self._sql.claim(ENTRIES, row, now_ms()), self._sql.claimed)
+        return await self._write(
+            self._sql.add,
+            self._sql.claimed,
+            key=self._prefix + key,
+            value=value,
+            expires_at=expiry(ttl_ms),
+            now=now_ms(),
+        )
 
     async def forget(self, key: str) -> bool:
         """Only a live value counts as forgotten; an expired row is left to the sweep."""
-        statement = delete_keys(ENTRIES, [self._prefix + key], live(ENTRIES, now_ms()))
-        return await self._write(statement, _any_row)
+        return await self._write(self._sql.forget, _any_row, key=self._prefix + key, now=now_ms())
 
     async def increment(self, key: str, by: int, ttl_ms: int | None) -> int:
-        statement = self._sql.increment(self._prefix + key, by, expiry(ttl_ms), now_ms())
         try:
-            return await self._write(statement, self._sql.counted)
+            return await self._write(
+                self._sql.increment,
+                self._sql.counted,
+                key=self._prefix + key,
+                by=by,
+                expires_at=expiry(ttl_ms),
+                now=now_ms(),
+            )
         except DBAPIError as exc:
             if _not_a_counter(exc):
                 raise NotACounter() from exc
             raise
 
     async def acquire_lock(self, name: str, owner: str, ttl_ms: int) -> bool:
-        row = {"key": self._prefix + name, "owner": owner, "expires_at": now_ms() + ttl_ms}
-        return await self._write(self._sql.claim(LOCKS, row, now_ms()), self._sql.claimed)
+        now = now_ms()
+        return await self._write(
+            self._sql.acquire,
+            self._sql.claimed,
+            key=self._prefix + name,
+            owner=owner,
+            expires_at=now + ttl_ms,
+            now=now,
+        )
 
     async def release_lock(self, name: str, owner: str) -> bool:
-        statement = delete_keys(LOCKS, [self._prefix + name], LOCKS.c.owner == owner)
-        return await self._run(statement, _any_row)
+        return await self._run(self._sql.release, _any_row, key=self._prefix + name, owner=owner)
 
     async def force_release_lock(self, name: str) -> bool:
-        return await self._run(delete_keys(LOCKS, [self._prefix + name]), _any_row)
+        return await self._run(self._sql.force_release, _any_row, key=self._prefix + name)
 
     async def flush(self) -> int:
         """This prefix's values, a batch at a time in key order (never one statement
@@ -138,8 +154,10 @@ class DatabaseStore:
             return 0
         return await self._run(delete_keys(table, keys, table.c.expires_at <= now), _rowcount)
 
-    async def _write(self, statement: Executable, read: Callable[[CursorResult[Any]], T]) -> T:
-        answer = await self._run(statement, read)
+    async def _write(
+        self, statement: Executable, read: Callable[[CursorResult[Any]], T], **params: Any
+    ) -> T:
+        answer = await self._run(statement, read, **params)
         self._writes += 1
         if self._writes % self._gc_every == 0 and (self._sweeping is None or self._sweeping.done()):
             self._sweeping = asyncio.create_task(self._sweep())
@@ -174,6 +192,11 @@ def _any_row(result: CursorResult[Any]) -> bool:
 
 def _rowcount(result: CursorResult[Any]) -> int:
     return result.rowcount
+
+
+def _scalar(result: CursorResult[Any]) -> str | None:
+    value: str | None = result.scalar()
+    return value
 
 
 def _pairs(result: CursorResult[Any]) -> dict[str, str]:
