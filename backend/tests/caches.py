@@ -84,6 +84,9 @@ class Target:
             "REDIS_URL": self.settings.redis_url.get_secret_value(),
             "ENVIRONMENT": "test",
             "SECRET_KEY": TEST_SECRET,
+            "AUTH_DB_POOL_SIZE": str(self.settings.auth_db_pool_size),
+            "APP_DB_POOL_SIZE": str(self.settings.app_db_pool_size),
+            "DB_MAX_OVERFLOW": str(self.settings.db_max_overflow),
         }
         if self.settings.database_url is not None:
             values["DATABASE_URL"] = self.settings.database_url.get_secret_value()
@@ -107,7 +110,15 @@ async def open_target(
         server = await open_server(name, tmp_path_factory)
         url = await server.create_database(database)
         await migrate("auth", url)
-        settings = make_settings(cache_store="database", database_url=url_string(url))
+        settings = make_settings(
+            cache_store="database",
+            database_url=url_string(url),
+            # A pool that keeps few connections open between tests, and may reach 20 in
+            # the races: the server's connections are shared with every other test run.
+            auth_db_pool_size=4,
+            app_db_pool_size=4,
+            db_max_overflow=12,
+        )
     databases = create_databases(settings)
     try:
         yield Target(name, settings, databases)

@@ -18,7 +18,6 @@ from app.essentials.cache.models import KEY_BYTES
 from app.essentials.cache.store import LockUnavailable, Store
 
 Compute = Callable[[], Awaitable[Any]]
-_MISSING = object()
 
 
 class Cache:
