@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from app.auth import router as auth
+from app.auth.changes import following
+from app.auth.principals import PrincipalCache
 from app.core.config import API_PREFIX, Settings
 from app.core.db.registry import create_databases
 from app.core.db.routing import monitoring
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Read-your-writes holds on every worker: who wrote lately is kept in the cache.
         app.state.databases.stickiness = CacheStickiness(app.state.cache)
         app.state.mailer = create_mailer(settings)
+        app.state.principals = PrincipalCache(enabled=settings.principal_cache)
         logger.info(
             "databases (%s mode): auth=%s app=%s; cache: %s",
             settings.database_mode.value,
@@ -71,10 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         try:
-            async with monitoring(
-                app.state.databases.replicas(),
-                max_lag=settings.replica_max_lag_seconds,
-                check_timeout=settings.health_check_timeout,
+            async with (
+                monitoring(
+                    app.state.databases.replicas(),
+                    max_lag=settings.replica_max_lag_seconds,
+                    check_timeout=settings.health_check_timeout,
+                ),
+                following(app.state.databases.auth, app.state.principals),
             ):
                 yield
         finally:

@@ -268,6 +268,7 @@ async def test_a_connection_that_dies_at_first_use_is_retried_once_by_the_creden
     changed = make_settings(
         auth_database_url=url_string(real.set(host="127.0.0.1", port=proxy.port)),
         app_database_url=url_string(settings.resolved_database_url("app")),
+        principal_cache=False,  # every request reads the auth database: what is tried here
     )
     try:
         async with running(create_app(changed)) as app, client_for(app) as http:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import credentials
 from app.auth.principal import Principal
+from app.auth.principals import PrincipalCache
 from app.auth.signin import Client
 from app.core.config import API_PREFIX
 from app.core.db.sessions import AppDb, DatabasesDep, note_caller
@@ -38,20 +39,29 @@ api_key_scheme = APIKeyHeader(
 )
 
 
+async def get_principals(request: Request) -> PrincipalCache:
+    principals: PrincipalCache = request.app.state.principals
+    return principals
+
+
+Principals = Annotated[PrincipalCache, Depends(get_principals)]
+
+
 async def optional_user(
     databases: DatabasesDep,
+    principals: Principals,
     settings: SettingsDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal | None:
     """The caller, or None without credentials. Bad credentials are a 401, never ignored."""
     if api_key is not None:
-        return await credentials.from_api_key(databases.auth, api_key)
+        return await credentials.from_api_key(databases.auth, principals, api_key)
     if bearer is None:
         return None
     if bearer.startswith(settings.api_key_prefix):
-        return await credentials.from_api_key(databases.auth, bearer)
-    return await credentials.from_access_token(databases.auth, settings, bearer)
+        return await credentials.from_api_key(databases.auth, principals, bearer)
+    return await credentials.from_access_token(databases.auth, principals, settings, bearer)
 
 
 async def current_user(

@@ -126,3 +126,19 @@ class PasswordResetToken(AuthBase):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class CredentialChange(AuthBase):
+    """A change that ends or alters what a user's credentials allow (a logout, a revoked
+    key, a deactivation, new roles, a new email), written in the change's own transaction.
+
+    Every worker keeps verified principals in memory and follows this table to drop what
+    changed (`app.auth.changes`); `user_id` NULL means everyone's. Rows are only read
+    forward from the newest a worker has seen, and pruned after a day.
+    """
+
+    __tablename__ = "credential_changes"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)

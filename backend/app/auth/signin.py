@@ -14,10 +14,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import lockout
+from app.auth.changes import record_change
 from app.auth.models import LoginSession, User
 from app.auth.schemas import TokenPair
 from app.core.config import Settings
-from app.core.db.sessions import on_commit
+from app.core.db.sessions import commit_now, on_commit
 from app.core.db.types import utc_now
 from app.core.errors import NotFound, Unauthorized
 from app.core.security import InvalidToken, create_token, decode_token, new_secret, verify_password
@@ -115,7 +116,8 @@ async def refresh(
             .execution_options(synchronize_session=False)
         )
         if replayed.rowcount:  # type: ignore[attr-defined]
-            await auth_db.commit()  # the revocation stands even though this request fails
+            record_change(auth_db, claims.user_id)
+            await commit_now(auth_db)  # the revocation stands even though this request fails
             raise Unauthorized(
                 "Refresh token reuse detected; the session has been revoked",
                 code="token_reused",
@@ -167,6 +169,7 @@ async def revoke_session(auth_db: AsyncSession, user_id: int, session_id: int) -
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise NotFound("session")
+    record_change(auth_db, user_id)
 
 
 async def revoke_sessions(
@@ -182,3 +185,4 @@ async def revoke_sessions(
     if keep_session_id is not None:
         statement = statement.where(LoginSession.id != keep_session_id)
     await auth_db.execute(statement)
+    record_change(auth_db, user_id)

@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     password_reset_expire_minutes: int = Field(default=30, ge=1)
     password_reset_url: str = "http://127.0.0.1:8000/reset-password?token={token}"
     api_key_prefix: str = Field(default="dbk_", pattern=r"^[a-z]{2,8}_$")
+    # Each worker keeps verified principals in memory, kept exact by the change feed;
+    # false checks every request against the auth database.
+    principal_cache: bool = True
 
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)

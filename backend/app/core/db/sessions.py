@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
 
 from app.core.config import APP, AUTH, DatabaseName, Settings
 from app.core.db.base import AppSession, AuthSession
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
 READ_PRIMARY = "read_primary"  # request.state: the caller wrote a moment ago
+_APP_STATE = "app_state"  # session.info: the state of the app whose request opened it
 _AFTER_COMMIT = "after_commit"  # the key of the callbacks in `session.info`
 
 
@@ -89,6 +91,13 @@ async def rollback_quietly(session: AsyncSession) -> None:
         logger.debug("rollback failed", exc_info=True)
 
 
+async def commit_now(session: AsyncSession) -> None:
+    """Commit in the middle of a request, for what must stand even though the request is
+    about to fail, and run the after-commit callbacks registered so far."""
+    await session.commit()
+    await run_after_commit(session)
+
+
 async def run_after_commit(session: AsyncSession) -> None:
     """Run the callbacks `on_commit` registered on `session`, whose transaction has
     committed. The committed writes stand whatever a callback does: its error is logged,
@@ -114,11 +123,20 @@ class DatabaseSession:
         async with AsyncExitStack() as stack:
             route = await _read_route(request, databases[self.name], stack)
             async with transaction(databases, self.name) as session:
+                session.info[_APP_STATE] = request.app.state
                 if route is not None:
                     session.info[ROUTE] = route
                 yield session
             if route is not None and route.wrote:
                 await _remember_write(request, databases)
+
+
+def app_state_of(session: AsyncSession) -> State | None:
+    """The state of the app whose request opened `session` (None outside requests): for
+    after-commit work that needs one of the app's own services, such as dropping what a
+    worker keeps in memory about the rows that changed."""
+    state: State | None = session.info.get(_APP_STATE)
+    return state
 
 
 def database_session(name: DatabaseName) -> DatabaseSession:
