@@ -71,10 +71,29 @@ def migrate(env: dict[str, str]) -> None:
 
 @contextmanager
 def uvicorn(
-    target: str, env: dict[str, str], cwd: Path = BACKEND, log: Path | None = None
+    target: str,
+    env: dict[str, str],
+    cwd: Path = BACKEND,
+    log: Path | None = None,
+    workers: int = 1,
+    ready_path: str = "/health/live",
 ) -> Iterator[str]:
-    """`uvicorn --factory target` with one worker until the block ends; yields its URL.
-    With `log`, what the server prints goes to that file."""
+    """`uvicorn --factory target` until the block ends; yields its URL once `ready_path`
+    answers. With `log`, what the server prints goes to that file."""
+    with uvicorn_process(target, env, cwd, log, workers, ready_path) as (base, _):
+        yield base
+
+
+@contextmanager
+def uvicorn_process(
+    target: str,
+    env: dict[str, str],
+    cwd: Path = BACKEND,
+    log: Path | None = None,
+    workers: int = 1,
+    ready_path: str = "/health/live",
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As `uvicorn`, also yielding the process (with one worker, the worker itself)."""
     port = free_port()
     output = log.open("w") if log else None
     server = subprocess.Popen(
@@ -87,7 +106,7 @@ def uvicorn(
             "--port",
             str(port),
             "--workers",
-            "1",
+            str(workers),
             "--loop",
             "asyncio",
             "--no-access-log",
@@ -101,13 +120,14 @@ def uvicorn(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
+        for _ in range(300):
             try:
-                httpx.get(f"{base}/health/live", timeout=1)
-                break
+                if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
+                    break
             except httpx.TransportError:
-                time.sleep(0.1)
-        yield base
+                pass
+            time.sleep(0.02)
+        yield base, server
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
