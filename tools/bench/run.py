@@ -104,9 +104,8 @@ def run_script(name: str, env: dict[str, str], **extra: str) -> str:
 
 
 def print_results(rows: list[tuple[str, str, Result]]) -> None:
-    print(
-        f"| {'#':<4}| {'scenario':<58}| {'req/s':>9} | {'p50 ms':>8} | {'p99 ms':>8} | errors | timeouts |"
-    )
+    heads = f"{'req/s':>9} | {'p50 ms':>8} | {'p99 ms':>8} | errors | timeouts"
+    print(f"| {'#':<4}| {'scenario':<58}| {heads} |")
     print(f"|{'-' * 5}|{'-' * 59}|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 8}|{'-' * 10}|")
     for key, label, result in rows:
         print(
