@@ -43,8 +43,8 @@ revision: $(VENV)/.runtime ## New migration: make revision db=auth|app m="what c
 	@test -n "$(m)" || { echo 'usage: make revision db=auth|app m="message"'; exit 2; }
 	cd $(BACKEND) && ../$(BIN)/alembic -n $(db) revision --autogenerate -m "$(m)"
 
-lint: $(VENV)/.dev ## ruff (lint and format check) and mypy
-	cd $(BACKEND) && ../$(BIN)/ruff check . $(TOOLS) && ../$(BIN)/ruff format --check . $(TOOLS) && ../$(BIN)/mypy app tests $(TOOLS)
+lint: $(VENV)/.dev ## ruff (lint and format check), mypy, and the import layers (lint-imports)
+	cd $(BACKEND) && ../$(BIN)/ruff check . $(TOOLS) && ../$(BIN)/ruff format --check . $(TOOLS) && ../$(BIN)/mypy app tests $(TOOLS) && ../$(BIN)/lint-imports
 
 format: $(VENV)/.dev ## Apply ruff's fixes and formatting
 	cd $(BACKEND) && ../$(BIN)/ruff check --fix . $(TOOLS) && ../$(BIN)/ruff format . $(TOOLS)

@@ -8,8 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from app.auth import router as auth
+from app.auth.changes import following
 from app.auth.dependencies import require_permissions
+from app.auth.principals import PrincipalCache
 from app.core.config import API_PREFIX, Settings
+from app.core.db.routing import monitoring
+from app.core.db.sessions import check_database_names
 from app.core.observability.middleware import install_observability
 from app.core.observability.tracing import trace_databases
 from app.core.web.docs import install_docs
@@ -18,6 +22,8 @@ from app.core.web.openapi import operation_id
 from app.core.web.protections import install_http_protections
 from app.dashboard import router as dashboard
 from app.erasure import router as erasure
+from app.essentials.cache.factory import create_cache
+from app.essentials.cache.stickiness import CacheStickiness
 from app.essentials.queue import router as queue
 from app.essentials.queue.admin import install_admin_page
 from app.essentials.queue.permissions import QueuePermission
@@ -60,17 +66,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Engines connect lazily: the service starts even when a database is down,
         # and /health/ready says which one.
+        check_database_names(app, settings)
         runtime = create_runtime(settings)
+        app.state.runtime = runtime
         app.state.databases = runtime.databases
         app.state.queue = runtime.queue
         app.state.outbox = runtime.outbox
-        app.state.runtime = runtime
         trace_databases(app)
+        app.state.cache = create_cache(settings, app.state.databases)
+        # Read-your-writes holds on every worker: who wrote lately is kept in the cache.
+        app.state.databases.stickiness = CacheStickiness(app.state.cache)
+        app.state.principals = PrincipalCache(enabled=settings.principal_cache)
         logger.info(
-            "databases (%s mode): auth=%s app=%s",
+            "databases (%s mode): auth=%s app=%s; cache: %s",
             settings.database_mode.value,
             settings.resolved_database_url("auth").render_as_string(hide_password=True),
             settings.resolved_database_url("app").render_as_string(hide_password=True),
+            settings.cache_store,
         )
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, or each full collection walks it all and stalls every
@@ -78,8 +90,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         try:
-            yield
+            async with (
+                monitoring(
+                    app.state.databases.replicas(),
+                    max_lag=settings.replica_max_lag_seconds,
+                    check_timeout=settings.health_check_timeout,
+                ),
+                following(app.state.databases.auth, app.state.principals),
+            ):
+                yield
         finally:
+            await app.state.cache.close()
             await app.state.databases.dispose()
 
     app = FastAPI(

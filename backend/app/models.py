@@ -6,6 +6,7 @@ read `AUTH` and `APP` from here; add each new models module below.
 
 from app.auth import models as auth_models
 from app.core.db.base import AppBase, AuthBase
+from app.essentials.cache import models as cache_models
 from app.essentials.outbox import models as outbox_models
 from app.essentials.queue import models as queue_models
 from app.orders import models as orders_models
@@ -17,6 +18,7 @@ APP = AppBase.metadata
 
 MODULES = (
     auth_models,
+    cache_models,
     outbox_models,
     queue_models,
     orders_models,

@@ -9,7 +9,8 @@ from app.core.config import Settings
 from app.core.db.registry import Databases, create_databases
 from app.core.mail import Mailer, create_mailer
 from app.essentials.outbox.outbox import Outbox
-from app.essentials.queue.jobs import JobMessage, JobServices
+from app.essentials.queue.context import JobServices
+from app.essentials.queue.jobs import JobMessage
 from app.essentials.queue.queue import Queue, create_queue
 
 

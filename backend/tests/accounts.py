@@ -5,8 +5,10 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import accounts
+from app.auth.changes import record_change
 from app.auth.models import Role, User
 
 API = "/api/v1"
@@ -63,8 +65,8 @@ async def grant_role(app: FastAPI, email: str, role: str) -> None:
     async with app.state.databases.auth.sessions() as session:
         user = await accounts.get_by_email(session, email)
         assert user is not None
-        await accounts.assign_role(session, user, role)
-        await session.commit()
+        await accounts.assign_role(session, user, role)  # records the change itself
+        await commit_changed(app, session, user.id)
 
 
 async def set_roles(app: FastAPI, email: str, roles: list[str]) -> None:
@@ -72,13 +74,24 @@ async def set_roles(app: FastAPI, email: str, roles: list[str]) -> None:
         user = await accounts.get_by_email(session, email)
         assert user is not None
         user.roles = list(await session.scalars(select(Role).where(Role.name.in_(roles))))
-        await session.commit()
+        record_change(session, user.id)
+        await commit_changed(app, session, user.id)
 
 
 async def make_superuser(app: FastAPI, email: str) -> None:
     async with app.state.databases.auth.sessions() as session:
-        await session.execute(update(User).where(User.email == email).values(is_superuser=True))
-        await session.commit()
+        user_id = await session.scalar(select(User.id).where(User.email == email))
+        await session.execute(update(User).where(User.id == user_id).values(is_superuser=True))
+        record_change(session, user_id)
+        await commit_changed(app, session, user_id)
+
+
+async def commit_changed(app: FastAPI, session: AsyncSession, user_id: int | None) -> None:
+    """Commit a change to credentials made outside a request, and drop what this app's
+    worker keeps of them at once, as a request that made it would (other workers follow
+    the recorded change)."""
+    await session.commit()
+    app.state.principals.drop_user(user_id)
 
 
 async def an_admin(

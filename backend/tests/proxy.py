@@ -12,6 +12,9 @@ class TcpProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._frozen: set[asyncio.StreamWriter] = set()
+        self._doomed: set[asyncio.StreamWriter] = set()
+        self.bytes_to_server = 0  # what clients have sent, for counting round trips
 
     async def start(self) -> None:
         if self._server is not None:
@@ -30,6 +33,16 @@ class TcpProxy:
         await self._server.wait_closed()
         self._server = None
 
+    def freeze(self) -> None:
+        """Let the open connections carry nothing more, without closing them: a connection
+        dropped silently (a firewall's idle timeout, a host gone). New ones still work."""
+        self._frozen.update(self._writers)
+
+    def break_on_next_use(self) -> None:
+        """Cut each open connection as soon as its client sends something: a connection
+        that dies after the client took it from its pool, before the close could show."""
+        self._doomed.update(self._writers)
+
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
@@ -40,12 +53,22 @@ class TcpProxy:
             return
         self._writers.update((client_writer, server_writer))
         await asyncio.gather(
-            self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer)
+            self._pipe(client_reader, server_writer, to_server=True),
+            self._pipe(server_reader, client_writer, to_server=False),
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, to_server: bool
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if writer in self._frozen:
+                    continue
+                if writer in self._doomed:
+                    writer.transport.abort()
+                    break
+                if to_server:
+                    self.bytes_to_server += len(data)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

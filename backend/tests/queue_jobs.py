@@ -10,7 +10,8 @@ import os
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, insert
 
 from app.core.db.types import UTCDateTime, utc_now
-from app.essentials.queue.jobs import JobContext, JobRegistry, job
+from app.essentials.queue.context import JobContext
+from app.essentials.queue.jobs import JobRegistry, job
 
 # In the app database, beside the application's tables: each run of a test job adds a row.
 RUNS = Table(

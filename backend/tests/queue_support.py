@@ -22,8 +22,9 @@ from sqlalchemy import delete, func, select
 from app.core.config import BACKEND_DIR, Settings
 from app.core.db.registry import Databases
 from app.essentials.queue.backend import QueueBackend
+from app.essentials.queue.context import JobServices
 from app.essentials.queue.database import DatabaseBackend
-from app.essentials.queue.jobs import JobRegistry, JobServices
+from app.essentials.queue.jobs import JobRegistry
 from app.essentials.queue.models import FailedJob, QueuedJob, QueueWorker
 from app.essentials.queue.queue import Queue
 from app.essentials.queue.worker import Worker

@@ -1,49 +1,32 @@
 """The management CLI, run as an operator would: `python -m app.cli ...` in backend/."""
 
 import asyncio
-import os
 import subprocess
-import sys
+import time
 
 import httpx
+from fastapi import FastAPI
 
-from app.core.config import BACKEND_DIR, Settings
+from app.core.config import Settings
+from app.core.db.registry import create_databases
+from app.essentials.cache.database import DatabaseStore
+from app.essentials.cache.facade import Cache
+from app.essentials.cache.factory import create_cache
 from tests.accounts import API, bearer, login, signed_up
-from tests.conftest import SETTINGS_VARIABLES, TEST_SECRET, url_string
+from tests.caches import on_redis
+from tests.conftest import run_cli
 
 ME = f"{API}/users/me"
 USERS = f"{API}/users"
 ROOT_PASSWORD = "a long root password"
 
 
-async def cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI against the test databases, without a terminal to prompt on."""
-    environment = {
-        name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES
-    }
-    environment |= {
-        "AUTH_DATABASE_URL": url_string(settings.resolved_database_url("auth")),
-        "APP_DATABASE_URL": url_string(settings.resolved_database_url("app")),
-        "ENVIRONMENT": "test",
-        "SECRET_KEY": TEST_SECRET,
-    }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "app.cli", *arguments],
-        cwd=BACKEND_DIR,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def create_superuser(
     settings: Settings, email: str, password: str = ROOT_PASSWORD, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    return await cli(settings, "create-superuser", "--email", email, "--password", password, *extra)
+    return await run_cli(
+        settings, "create-superuser", "--email", email, "--password", password, *extra
+    )
 
 
 async def test_a_created_superuser_can_sign_in_and_administer_users(
@@ -124,18 +107,25 @@ async def test_a_short_password_is_refused_with_exit_code_2(
     assert (await login(client, "root@example.com", "Xq7#zz")).status_code == 401
 
 
-async def test_assign_role_gives_a_user_the_role_at_once(
+async def test_assign_role_reaches_the_running_service_within_a_second(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     ada = await signed_up(client, "ada@example.com")
     assert (await client.get(USERS, headers=ada.headers)).status_code == 403
 
-    done = await cli(settings, "assign-role", "ada@example.com", "admin")
+    done = await run_cli(settings, "assign-role", "ada@example.com", "admin")
 
     assert done.returncode == 0, done.stderr
     assert "admin" in done.stdout
+    # Another process made the change: the service's worker learns it from the feed.
+    deadline = time.monotonic() + 1.0
+    while True:
+        sent = time.monotonic()
+        if (await client.get(USERS, headers=ada.headers)).status_code == 200:
+            break
+        assert sent < deadline, "a request sent a second later still lacked the new role"
+        await asyncio.sleep(0.02)
     assert (await client.get(ME, headers=ada.headers)).json()["roles"] == ["admin", "member"]
-    assert (await client.get(USERS, headers=ada.headers)).status_code == 200
 
 
 async def test_assigning_a_role_twice_changes_nothing(
@@ -143,8 +133,8 @@ async def test_assigning_a_role_twice_changes_nothing(
 ) -> None:
     ada = await signed_up(client, "ada@example.com")
 
-    first = await cli(settings, "assign-role", "ada@example.com", "member")
-    second = await cli(settings, "assign-role", " ADA@example.com", "member")
+    first = await run_cli(settings, "assign-role", "ada@example.com", "member")
+    second = await run_cli(settings, "assign-role", " ADA@example.com", "member")
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
@@ -154,7 +144,7 @@ async def test_assigning_a_role_twice_changes_nothing(
 async def test_assign_role_to_an_unknown_user_fails_with_a_message(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    done = await cli(settings, "assign-role", "nobody@example.com", "admin")
+    done = await run_cli(settings, "assign-role", "nobody@example.com", "admin")
 
     assert done.returncode == 1
     assert "user not found" in done.stderr.lower()
@@ -166,10 +156,76 @@ async def test_assign_role_with_an_unknown_role_fails_with_a_message(
 ) -> None:
     ada = await signed_up(client, "ada@example.com")
 
-    done = await cli(settings, "assign-role", "ada@example.com", "overlord")
+    done = await run_cli(settings, "assign-role", "ada@example.com", "overlord")
 
     assert done.returncode == 1
     assert "unknown role" in done.stderr.lower()
     assert "overlord" in done.stderr
     assert "Traceback" not in done.stderr
     assert (await client.get(ME, headers=ada.headers)).json()["roles"] == ["member"]
+
+
+# --- cache -------------------------------------------------------------------------------
+
+
+async def test_cache_gc_removes_the_expired_entries_and_locks(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    cache: Cache = app.state.cache
+    for number in range(3):
+        await cache.put(f"old{number}", number, ttl=0.1)
+    await cache.put("live", "stays", ttl=60)
+    assert await cache.lock("abandoned", 0.1).acquire()
+    await asyncio.sleep(0.2)
+
+    done = await run_cli(settings, "cache", "gc")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "removed 4 expired cache entries"
+    assert await cache.get("live") == "stays"
+    again = await run_cli(settings, "cache", "gc")
+    assert again.stdout.strip() == "removed 0 expired cache entries"
+
+
+async def test_cache_clear_removes_this_prefixs_entries_only(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    cache: Cache = app.state.cache
+    other = Cache(DatabaseStore(app.state.databases.auth, "another-service"))
+    await cache.put("a", 1)
+    await cache.put("b", 2, ttl=60)
+    await other.put("a", "theirs")
+
+    done = await run_cli(settings, "cache", "clear")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "removed 2 cache entries under the prefix 'dualbase'"
+    assert await cache.many(["a", "b"]) == {}
+    assert await other.get("a") == "theirs"
+
+
+async def test_cache_clear_on_redis_removes_this_prefixs_keys_only(
+    settings: Settings, redis_url: str
+) -> None:
+    shared = on_redis(settings, redis_url)
+    mine = shared.cache_prefix
+    databases = create_databases(shared)
+    cache = create_cache(shared, databases)
+    other = create_cache(on_redis(settings, redis_url), databases)
+    try:
+        for number in range(3):
+            await cache.put(f"k{number}", number)
+        await other.put("k0", "theirs")
+
+        done = await run_cli(
+            settings, "cache", "clear", CACHE_STORE="redis", REDIS_URL=redis_url, CACHE_PREFIX=mine
+        )
+
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"removed 3 cache entries under the prefix {mine!r}"
+        assert await cache.many(["k0", "k1", "k2"]) == {}
+        assert await other.get("k0") == "theirs"
+    finally:
+        await cache.close()
+        await other.close()
+        await databases.dispose()

@@ -1,24 +1,19 @@
 """What replaces foreign keys between the two databases: erasure that survives a crash,
 the orphan check, and the helper that commits a write to both databases."""
 
-import asyncio
-import os
-import subprocess
-import sys
-
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select
 
 from app.auth.models import User
-from app.core.config import BACKEND_DIR, Settings
+from app.core.config import Settings
 from app.erasure import service as erasure
 from app.orders.models import Order, OrderItem
 from app.products.models import Product
 from app.projects.models import Project
 from tests.accounts import API, PASSWORD, Account, grant_role, login, signed_up
-from tests.conftest import TEST_SECRET, url_string
+from tests.conftest import run_cli
 
 
 async def give_belongings(client: httpx.AsyncClient, app: FastAPI, owner: Account) -> None:
@@ -139,27 +134,6 @@ async def test_an_erasure_that_dies_after_marking_the_user_is_finished_by_runnin
     assert again.status_code == 204
     assert await auth_user(app, ada.id) is None
     assert await app_rows(app, ada.id) == {"projects": 0, "orders": 0, "items": 0}
-
-
-async def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m app.cli ...` as an operator runs it, against the test databases."""
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "SECRET_KEY": TEST_SECRET,
-        "AUTH_DATABASE_URL": url_string(settings.resolved_database_url("auth")),
-        "APP_DATABASE_URL": url_string(settings.resolved_database_url("app")),
-    }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=BACKEND_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 async def test_an_erasure_that_dies_before_the_last_step_is_finished_by_the_cli(

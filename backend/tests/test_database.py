@@ -1,5 +1,7 @@
-"""The session dependencies: which database a write lands in, commit, rollback, errors."""
+"""The session dependencies: which database a write lands in, commit, rollback, errors,
+and the work that waits for the commit (`on_commit`)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,11 +13,14 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
+from app.core.db import liveness
+from app.core.db.sessions import on_commit, transaction
 from app.main import create_app
 from app.projects.models import Project
 from tests.accounts import API, signed_up
-from tests.conftest import Backend, client_for, empty_tables, running
+from tests.conftest import Backend, client_for, empty_tables, make_settings, running, url_string
 from tests.probes import COMMITTED, with_probes
+from tests.proxy import TcpProxy
 
 
 @pytest.fixture(scope="module")
@@ -158,13 +163,15 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(
 async def test_connections_the_server_dropped_are_replaced_before_use(
     settings: Settings, backend: Backend
 ) -> None:
-    """The pre-ping at checkout finds a pooled connection the server has closed (a
-    restart, an idle timeout, an admin's kill) and opens a new one: the request
-    succeeds instead of failing with the dead connection."""
+    """The check at checkout finds a pooled connection the server has closed (a restart,
+    an idle timeout, an admin's kill) and opens a new one: the request succeeds instead
+    of failing with the dead connection."""
     if backend.admin_url is None:
         pytest.skip("SQLite has no server to drop a connection")
     own_id = "SELECT pg_backend_pid()" if backend.name == "postgresql" else "SELECT CONNECTION_ID()"
-    kill = "SELECT pg_terminate_backend(:id)" if backend.name == "postgresql" else "KILL :id"
+    # PostgreSQL's kill returns once the backend has gone (the timeout in milliseconds);
+    # MariaDB's KILL shuts the connection's socket down before it returns.
+    kill = "SELECT pg_terminate_backend(:id, 5000)" if backend.name == "postgresql" else "KILL :id"
     admin = create_async_engine(backend.admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with running(create_app(settings)) as app, client_for(app) as http:
@@ -190,3 +197,127 @@ async def test_connections_the_server_dropped_are_replaced_before_use(
         await empty_tables(app)
     finally:
         await admin.dispose()
+
+
+@pytest.fixture
+async def app_behind_proxy(
+    backend: Backend, settings: Settings
+) -> AsyncIterator[tuple[TcpProxy, FastAPI, httpx.AsyncClient]]:
+    """The service with its app database reached through a TCP proxy."""
+    if backend.admin_url is None:
+        pytest.skip("SQLite has no server to drop a connection")
+    real = settings.resolved_database_url("app")
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 0)
+    await proxy.start()
+    changed = make_settings(
+        auth_database_url=url_string(settings.resolved_database_url("auth")),
+        app_database_url=url_string(real.set(host="127.0.0.1", port=proxy.port)),
+        db_connect_timeout=1.0,
+    )
+    async with running(create_app(changed)) as app, client_for(app) as http:
+        yield proxy, app, http
+        await empty_tables(app)
+    await proxy.stop()
+
+
+async def test_a_checkout_costs_no_round_trip_for_a_connection_used_a_moment_ago(
+    app_behind_proxy: tuple[TcpProxy, FastAPI, httpx.AsyncClient],
+) -> None:
+    proxy, app, _ = app_behind_proxy
+    engine = app.state.databases.app.engine
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    sent = proxy.bytes_to_server
+
+    async with engine.connect():
+        # A ping would have waited for its answer, so its bytes would be counted by now.
+        assert proxy.bytes_to_server == sent
+
+
+async def test_a_connection_dropped_silently_is_pinged_after_idling_and_replaced(
+    app_behind_proxy: tuple[TcpProxy, FastAPI, httpx.AsyncClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No close reaches the client when a firewall forgets a connection: the socket looks
+    fine. A connection idle longer than PING_AFTER_IDLE is pinged at checkout; this one
+    does not answer, so the pool opens a new one and the request succeeds."""
+    proxy, _, http = app_behind_proxy
+    monkeypatch.setattr(liveness, "PING_AFTER_IDLE", 0.2)
+    ada = await signed_up(http, "ada@example.com")
+    assert (await http.get(f"{API}/projects", headers=ada.headers)).status_code == 200
+
+    proxy.freeze()
+    await asyncio.sleep(0.3)
+    async with asyncio.timeout(10):  # without the ping, the request would hang
+        response = await http.get(f"{API}/projects", headers=ada.headers)
+
+    assert response.status_code == 200, response.text
+
+
+async def test_a_connection_that_dies_at_first_use_is_retried_once_by_the_credential_check(
+    backend: Backend, settings: Settings
+) -> None:
+    """A kill that reaches the client only after the checkout: the credential check's read
+    fails on the dead connection, SQLAlchemy discards the pool, and the read, idempotent,
+    runs once more on a new connection."""
+    if backend.admin_url is None:
+        pytest.skip("SQLite has no server to drop a connection")
+    real = settings.resolved_database_url("auth")
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 0)
+    await proxy.start()
+    changed = make_settings(
+        auth_database_url=url_string(real.set(host="127.0.0.1", port=proxy.port)),
+        app_database_url=url_string(settings.resolved_database_url("app")),
+        principal_cache=False,  # every request reads the auth database: what is tried here
+    )
+    try:
+        async with running(create_app(changed)) as app, client_for(app) as http:
+            ada = await signed_up(http, "ada@example.com")
+            assert (await http.get(f"{API}/users/me", headers=ada.headers)).status_code == 200
+
+            proxy.break_on_next_use()
+            response = await http.get(f"{API}/users/me", headers=ada.headers)
+
+            assert response.status_code == 200, response.text
+            await empty_tables(app)
+    finally:
+        await proxy.stop()
+
+
+# --- after the commit ----------------------------------------------------------------------
+
+
+async def test_on_commit_runs_after_the_commit_and_never_after_a_rollback(
+    client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    databases = app.state.databases
+    seen: list[str] = []
+
+    async def record_committed() -> None:  # what another connection sees by then
+        async with databases.app.autocommit() as connection:
+            names = await connection.scalars(select(Project.name).order_by(Project.id))
+            seen.append(",".join(names))
+
+    async def fail() -> None:
+        raise RuntimeError("the callback broke")
+
+    async with transaction(databases, "app") as app_db:
+        app_db.add(Project(owner_id=1, name="kept"))
+        on_commit(app_db, fail)
+        on_commit(app_db, record_committed)
+        await app_db.flush()
+        assert seen == []
+
+    async def write_then_fail() -> None:
+        async with transaction(databases, "app") as app_db:
+            app_db.add(Project(owner_id=1, name="dropped"))
+            on_commit(app_db, record_committed)
+            await app_db.flush()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await write_then_fail()
+
+    assert seen == ["kept"]  # after the commit; the failing callback did not stop it
+    assert "an after-commit callback failed" in caplog.text
+    assert await count_projects(app.state.settings.resolved_database_url("app")) == 1

@@ -1,6 +1,7 @@
 """What the docs pages are built from, checked without a browser (test_browser_docs.py
 drives the pages themselves)."""
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -82,6 +83,22 @@ async def test_every_tag_in_use_is_described(spec: dict[str, Any]) -> None:
         "dashboard",
         "queue",
     ]
+
+
+async def test_operation_ids_are_short_unique_and_free_of_paths(spec: dict[str, Any]) -> None:
+    ids = [operation["operationId"] for _, _, operation in operations(spec)]
+
+    assert len(ids) == len(set(ids)), "two operations share an id"
+    for _, _, operation in operations(spec):
+        operation_id = operation["operationId"]
+        # `tag-verb[-object]`: what a generated client names its function after.
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)+", operation_id), operation_id
+        assert operation_id.startswith(f"{operation['tags'][0]}-")
+        # FastAPI's default carries the path and the method: `..._api_v1_projects_post`.
+        assert "v1" not in operation_id.split("-"), operation_id
+        assert len(operation_id) <= 40, operation_id
+    assert "projects-create" in ids
+    assert "users-read-me" in ids
 
 
 async def test_every_operation_documents_its_errors(spec: dict[str, Any]) -> None:

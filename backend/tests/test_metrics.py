@@ -34,8 +34,10 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
-    """An app of its own, so that its counters start at zero."""
-    async with running(create_app(settings)) as app, client_for(app) as http:
+    """An app of its own, so that its counters start at zero; without the principals in
+    memory, whose change follower would hold an auth connection now and then."""
+    quiet = settings.model_copy(update={"principal_cache": False})
+    async with running(create_app(quiet)) as app, client_for(app) as http:
         yield http, app
         await empty_tables(app)
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.essentials.queue.backend import WorkerInfo
-from app.essentials.queue.jobs import JobArgumentsError, JobContext, JobMessage, JobOptions, job
+from app.essentials.queue.context import JobContext
+from app.essentials.queue.jobs import JobArgumentsError, JobMessage, JobOptions, job
 from tests.queue_jobs import fail, flaky, record, sleep, spawn
 from tests.queue_support import Harness, wait_for
 

@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from jose import jwt
 from sqlalchemy import delete
 
+from app.auth.changes import record_change
 from app.auth.models import User
 from app.core.config import Settings
-from tests.accounts import API, Account, bearer, signed_up
+from tests.accounts import API, Account, bearer, commit_changed, signed_up
 
 ME = f"{API}/users/me"
 REFRESH = f"{API}/auth/refresh"
@@ -283,7 +284,8 @@ async def test_a_token_of_a_deleted_user_is_refused(
 
     async with app.state.databases.auth.sessions() as session:
         await session.execute(delete(User).where(User.id == ada.id))
-        await session.commit()
+        record_change(session, ada.id)
+        await commit_changed(app, session, ada.id)
 
     assert_unauthorized(await client.get(ME, headers=ada.headers))
     assert_unauthorized(await client.post(REFRESH, json={"refresh_token": ada.refresh_token}))

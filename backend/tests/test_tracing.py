@@ -53,7 +53,9 @@ class Traced:
 @pytest.fixture
 async def traced(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Traced]]:
     exporter = InMemorySpanExporter()
-    app = create_app(settings)
+    # Principals in memory would spare most requests their auth statement; these tests
+    # look at a request's statements on both databases.
+    app = create_app(settings.model_copy(update={"principal_cache": False}))
     install_tracing(app, settings, exporter)
     async with running(app), client_for(app) as http:
         tracing = Traced(app, exporter)

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from app.core.config import Settings
-from app.essentials.queue.jobs import JobContext, JobMessage, JobRegistry, job
+from app.essentials.queue.context import JobContext
+from app.essentials.queue.jobs import JobMessage, JobRegistry, job
 from app.runtime import create_runtime
 
 SEEN: list[str] = []

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from app import models  # noqa: F401  (registers every model)
 from app.auth.dependencies import optional_user
+from app.auth.principals import PrincipalCache
 from app.core.config import Settings
 from app.core.db.registry import create_databases
 from app.core.security import decode_token
@@ -55,11 +56,19 @@ async def main() -> None:
         async with databases.auth.autocommit():
             pass
 
-    async def credential_check() -> None:
-        # The dependency every signed-in route runs: token, checkout, one statement.
-        await optional_user(databases, settings, token, None)
+    # The dependency every signed-in route runs: from the worker's memory (the follower
+    # keeps it fresh), and as with PRINCIPAL_CACHE=false (token, checkout, one statement).
+    remembered = PrincipalCache()
+    unremembered = PrincipalCache(enabled=False)
 
-    async def orm_page() -> None:
+    async def credential_from_memory() -> None:
+        remembered.fresh_until = time.monotonic() + 60
+        await optional_user(databases, remembered, settings, token, None)
+
+    async def credential_check() -> None:
+        await optional_user(databases, unremembered, settings, token, None)
+
+    async def projects_page() -> None:
         async with databases.app.sessions() as session:
             await list_page(session, user_id, limit=21, before_id=None)
             await session.commit()
@@ -75,9 +84,10 @@ async def main() -> None:
             await connection.fetch(PROJECTS_QUERY, user_id, 21)
 
     steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-        ("service: connection checkout with its pre-ping", checkout),
-        ("service: the credential check (token, checkout, statement)", credential_check),
-        ("service: the projects page on an ORM session", orm_page),
+        ("service: connection checkout (liveness check)", checkout),
+        ("service: the credential check from memory (token, lookup)", credential_from_memory),
+        ("service: the credential check from the database", credential_check),
+        ("service: the projects page (Core rows on a session)", projects_page),
         ("service: access token decoded and checked", jwt),
         ("floor: both queries, each on an asyncpg pool", floor_pair),
     ]

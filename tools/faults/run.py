@@ -16,7 +16,6 @@ written (the stock still balances). Prints the figures; exits 1 if a check fails
 
 import asyncio
 import contextlib
-import glob
 import os
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from tools.servers import REPO, free_port, migrate, service_environment, uvicorn
+from tools.servers import REPO, Cluster, migrate, service_environment, uvicorn
 
 POOL_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 2.0
@@ -37,77 +36,6 @@ STOCK = 1_000_000
 PASSWORD = "fault drill password"
 # The service's log of the last drill, kept for reading after a failure (CI's too).
 SERVICE_LOG = REPO / "artifacts" / "faults" / "service.log"
-
-
-def postgres_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    if initdb is None:
-        raise SystemExit("initdb not found: install PostgreSQL's server package")
-    return Path(initdb).parent
-
-
-class Cluster:
-    """A PostgreSQL cluster of our own; as root it runs as the postgres user."""
-
-    def __init__(self, name: str, root: Path) -> None:
-        self.name = name
-        self.root = root
-        self.data = root / name
-        self.port = free_port()
-        self.bin = postgres_bin()
-        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_postgres, *args], check=True, capture_output=True)
-
-    def create(self) -> None:
-        self._run(
-            str(self.bin / "initdb"),
-            "-D",
-            str(self.data),
-            "--auth=trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "--encoding=UTF8",
-        )
-        self.start()
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c max_connections=100"
-        )
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.root / f"{self.name}.log"),
-            "-w",
-            "start",
-        )
-
-    def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
-
-    def psql(self, sql: str) -> str:
-        result = subprocess.run(
-            ["psql", "-X", "-A", "-t", "-d", self.url, "-c", sql],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return result.stdout.strip()
 
 
 @dataclass

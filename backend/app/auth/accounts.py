@@ -5,6 +5,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.auth.changes import record_change
 from app.auth.models import Permission, Role, User
 from app.auth.permissions import DEFAULT_ROLE
 from app.auth.schemas import UserCreate
@@ -72,6 +73,7 @@ async def assign_role(auth_db: AsyncSession, user: User, role_name: str) -> None
     (role,) = await roles_named(auth_db, [role_name])
     if role not in user.roles:
         user.roles.append(role)
+        record_change(auth_db, user.id)
     await auth_db.flush()
 
 

@@ -5,6 +5,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import accounts
+from app.auth.changes import record_change
 from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
@@ -62,6 +63,7 @@ async def revoke(auth_db: AsyncSession, user_id: int, key_id: int) -> None:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise NotFound("API key")
+    record_change(auth_db, user_id)
 
 
 async def revoke_all(auth_db: AsyncSession, user_id: int) -> None:
@@ -71,3 +73,4 @@ async def revoke_all(auth_db: AsyncSession, user_id: int) -> None:
         .values(revoked_at=utc_now())
         .execution_options(synchronize_session=False)
     )
+    record_change(auth_db, user_id)

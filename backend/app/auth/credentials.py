@@ -1,16 +1,16 @@
-"""The credential check: one statement on the auth database per request.
+"""The credential check: from this worker's memory, else one statement on the auth database.
 
-It loads the user, checks that the user is active and the login session or key is
-live, and collects the user's roles and permissions. It runs on an autocommit
+The statement loads the user, checks that the user is active and the login session or
+key is live, and collects the user's roles and permissions. It runs on an autocommit
 connection of its own: a single read needs no transaction, and handlers that do not
-touch the auth database open no session on it.
+touch the auth database open no session on it. What it finds is kept in the worker's
+`PrincipalCache`, which the change feed keeps exact (`app.auth.principals`).
 """
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select
 
 from app.auth.models import (
     ApiKey,
@@ -22,15 +22,13 @@ from app.auth.models import (
     user_roles,
 )
 from app.auth.principal import Principal
+from app.auth.principals import PrincipalCache
 from app.core.config import Settings
+from app.core.db.base import AuthSession
 from app.core.db.registry import Database
 from app.core.db.types import UTCDateTime, utc_now
 from app.core.errors import Unauthorized
 from app.core.security import InvalidToken, decode_token, digest
-
-# last_used_at is written at most this often, so that reads do not all become writes.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
-
 
 _ACCOUNT_COLUMNS = (User.id, User.email, User.full_name, User.is_superuser, User.created_at)
 
@@ -49,7 +47,7 @@ def _credential_query(*columns: Any) -> Select[Any]:
 
 # Built once: composing a statement costs more CPU than running it on the database.
 _BY_SESSION = (
-    _credential_query(LoginSession.last_used_at)
+    _credential_query(LoginSession.expires_at)
     .join(LoginSession, LoginSession.user_id == User.id)
     .where(
         User.id == bindparam("user_id"),
@@ -59,7 +57,7 @@ _BY_SESSION = (
     )
 )
 _BY_API_KEY = (
-    _credential_query(ApiKey.id, ApiKey.scopes, ApiKey.last_used_at)
+    _credential_query(ApiKey.id, ApiKey.scopes, ApiKey.expires_at)
     .join(ApiKey, ApiKey.user_id == User.id)
     .where(
         ApiKey.key_hash == bindparam("key_hash"),
@@ -87,46 +85,50 @@ def _principal(
     )
 
 
-async def from_access_token(auth: Database, settings: Settings, token: str) -> Principal:
+async def from_access_token(
+    auth: Database[AuthSession], principals: PrincipalCache, settings: Settings, token: str
+) -> Principal:
     """The principal of a valid access token whose login session is live."""
     try:
         claims = decode_token(settings, token, "access")
     except InvalidToken:
         raise Unauthorized("Invalid or expired token", code="invalid_token") from None
-    now = utc_now()
-    async with auth.autocommit() as connection:
-        rows = (
-            await connection.execute(
-                _BY_SESSION,
-                {"user_id": claims.user_id, "session_id": claims.session_id, "now": now},
-            )
-        ).all()
+    # By the token itself (its jti): a session id can come back after a deletion on
+    # SQLite, a token never does.
+    key = f"token:{claims.jti}"
+    principal = principals.get(key)
+    if principal is None:
+        generation = principals.generation
+        parameters = {"user_id": claims.user_id, "session_id": claims.session_id}
+        rows = await auth.read(_BY_SESSION, {**parameters, "now": utc_now()})
         if not rows:
             raise Unauthorized("The session has ended", code="session_revoked")
-        if rows[0][7] < now - LAST_USED_RESOLUTION:
-            await connection.execute(
-                update(LoginSession)
-                .where(LoginSession.id == claims.session_id)
-                .values(last_used_at=now)
-            )
-    return _principal(rows, session_id=claims.session_id)
+        principal = _principal(rows, session_id=claims.session_id)
+        principals.put(key, principal, rows[0][7], generation=generation)
+    principals.last_use.session(claims.session_id)
+    return principal
 
 
-async def from_api_key(auth: Database, key: str) -> Principal:
+async def from_api_key(
+    auth: Database[AuthSession], principals: PrincipalCache, key: str
+) -> Principal:
     """The principal of a live API key, its permissions cut down to the key's scopes."""
-    now = utc_now()
-    async with auth.autocommit() as connection:
-        rows = (await connection.execute(_BY_API_KEY, {"key_hash": digest(key), "now": now})).all()
+    key_hash = digest(key)
+    cache_key = f"key:{key_hash}"
+    principal = principals.get(cache_key)
+    if principal is None:
+        generation = principals.generation
+        rows = await auth.read(_BY_API_KEY, {"key_hash": key_hash, "now": utc_now()})
         if not rows:
             raise Unauthorized("Invalid, expired or revoked API key", code="invalid_api_key")
-        key_id, scopes, last_used_at = rows[0][7], rows[0][8], rows[0][9]
-        if last_used_at is None or last_used_at < now - LAST_USED_RESOLUTION:
-            await connection.execute(
-                update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
-            )
-    owner_may = frozenset(row[6] for row in rows if row[6])
-    key_scopes = frozenset(scopes.split())
-    is_superuser = rows[0][3]
-    # Never more than the owner may do today: a role taken away shrinks the key too.
-    effective = key_scopes if is_superuser else key_scopes & owner_may
-    return _principal(rows, effective, api_key_id=key_id)
+        key_id, scopes, expires_at = rows[0][7], rows[0][8], rows[0][9]
+        owner_may = frozenset(row[6] for row in rows if row[6])
+        key_scopes = frozenset(scopes.split())
+        is_superuser = rows[0][3]
+        # Never more than the owner may do today: a role taken away shrinks the key too.
+        effective = key_scopes if is_superuser else key_scopes & owner_may
+        principal = _principal(rows, effective, api_key_id=key_id)
+        principals.put(cache_key, principal, expires_at, generation=generation)
+    assert principal.api_key_id is not None
+    principals.last_use.api_key(principal.api_key_id)
+    return principal

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import credentials
 from app.auth.principal import Principal
+from app.auth.principals import PrincipalCache
 from app.auth.signin import Client
 from app.core.config import API_PREFIX
-from app.core.db.sessions import AppDb, DatabasesDep
+from app.core.db.sessions import AppDb, DatabasesDep, note_caller
 from app.core.db.types import MAX_ID
 from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.observability.logging import bind_user_id
@@ -38,26 +39,39 @@ api_key_scheme = APIKeyHeader(
 )
 
 
+async def get_principals(request: Request) -> PrincipalCache:
+    principals: PrincipalCache = request.app.state.principals
+    return principals
+
+
+Principals = Annotated[PrincipalCache, Depends(get_principals)]
+
+
 async def optional_user(
     databases: DatabasesDep,
+    principals: Principals,
     settings: SettingsDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal | None:
     """The caller, or None without credentials. Bad credentials are a 401, never ignored."""
     if api_key is not None:
-        return await credentials.from_api_key(databases.auth, api_key)
+        return await credentials.from_api_key(databases.auth, principals, api_key)
     if bearer is None:
         return None
     if bearer.startswith(settings.api_key_prefix):
-        return await credentials.from_api_key(databases.auth, bearer)
-    return await credentials.from_access_token(databases.auth, settings, bearer)
+        return await credentials.from_api_key(databases.auth, principals, bearer)
+    return await credentials.from_access_token(databases.auth, principals, settings, bearer)
 
 
-async def current_user(principal: Annotated[Principal | None, Depends(optional_user)]) -> Principal:
+async def current_user(
+    request: Request, principal: Annotated[Principal | None, Depends(optional_user)]
+) -> Principal:
     if principal is None:
         raise Unauthorized()
     bind_user_id(principal.id)  # the request's log lines name the user from here on
+    # Whose writes this request's reads must see (read replicas: read-your-writes).
+    await note_caller(request, principal.credential)
     return principal
 
 

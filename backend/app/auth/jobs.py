@@ -1,8 +1,9 @@
 """Jobs of the auth domain: the password-reset mail."""
 
 from app.auth import password_reset
-from app.core.db.sessions import transaction
-from app.essentials.queue.jobs import JobContext, job
+from app.core.db.integrity import integrity_session
+from app.essentials.queue.context import JobContext
+from app.essentials.queue.jobs import job
 
 
 @job("auth.send_password_reset", max_attempts=5, backoff=(10, 60, 300), timeout=60)
@@ -13,7 +14,7 @@ async def send_password_reset(ctx: JobContext, *, user_id: int) -> None:
     waits in the queue's tables. A retry (the mail server was down) makes a new token;
     one that was never mailed expires unused.
     """
-    async with transaction(ctx.databases, "auth") as auth_db:
+    async with integrity_session(ctx.databases, "auth", "password reset token") as auth_db:
         started = await password_reset.start(auth_db, ctx.settings, user_id)
     if started is None:
         return  # deactivated or erased since the request

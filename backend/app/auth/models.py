@@ -6,7 +6,7 @@ live together, below every package that needs to know who a user is.
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db.base import AuthBase, TimestampMixin
@@ -128,16 +128,17 @@ class PasswordResetToken(AuthBase):
     used_at: Mapped[datetime | None]
 
 
-class LoginFailure(AuthBase):
-    """A failed sign-in, kept for the lockout window; in the database, so every worker counts."""
+class CredentialChange(AuthBase):
+    """A change that ends or alters what a user's credentials allow (a logout, a revoked
+    key, a deactivation, new roles, a new email), written in the change's own transaction.
 
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_email_failed_at", "email", "failed_at"),
-        Index("ix_login_failures_address_failed_at", "address", "failed_at"),
-    )
+    Every worker keeps verified principals in memory and follows this table to drop what
+    changed (`app.auth.changes`); `user_id` NULL means everyone's. Rows are only read
+    forward from the newest a worker has seen, and pruned after a day.
+    """
+
+    __tablename__ = "credential_changes"
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    address: Mapped[str] = mapped_column(String(45))
-    failed_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)

@@ -21,6 +21,13 @@ class Principal:
     session_id: int | None = None
     api_key_id: int | None = None
 
+    @property
+    def credential(self) -> str:
+        """The login session or API key this request came with, as a stable key."""
+        if self.api_key_id is not None:
+            return f"api-key:{self.api_key_id}"
+        return f"session:{self.session_id}"
+
     def can(self, *needed: str) -> bool:
         if self.is_superuser and self.api_key_id is None:
             return True

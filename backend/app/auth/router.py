@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.auth import accounts, api_keys, password_reset, signin
+from app.auth import accounts, api_keys, lockout, password_reset, signin
 from app.auth.dependencies import ClientDep, SessionUser
 from app.auth.jobs import send_password_reset
 from app.auth.schemas import (
@@ -26,6 +26,7 @@ from app.core.db.sessions import AuthDb
 from app.core.web.dependencies import SettingsDep
 from app.core.web.openapi import errors
 from app.core.web.params import PathId
+from app.essentials.cache.dependencies import CacheDep
 from app.essentials.queue.dependencies import QueueDep
 
 TAG = {
@@ -49,13 +50,14 @@ async def login(
     *,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     auth_db: AuthDb,
+    cache: CacheDep,
     settings: SettingsDep,
     client: ClientDep,
 ) -> TokenPair:
     """Sign in with the OAuth2 password form (`username` is the email)."""
     email = str(normalize_email(form.username))[:320]
     return await signin.login(
-        auth_db, settings, email=email, password=form.password[:1024], client=client
+        auth_db, cache, settings, email=email, password=form.password[:1024], client=client
     )
 
 
@@ -83,7 +85,12 @@ async def logout_all(*, user: SessionUser, auth_db: AuthDb) -> None:
 @router.get("/sessions", responses=errors(401, 403))
 async def list_sessions(*, user: SessionUser, auth_db: AuthDb) -> list[SessionRead]:
     sessions = await signin.list_sessions(auth_db, user.id)
-    return [SessionRead.of(session, current=session.id == user.session_id) for session in sessions]
+    return [
+        SessionRead.model_validate(session).model_copy(
+            update={"current": session.id == user.session_id}
+        )
+        for session in sessions
+    ]
 
 
 @router.delete("/sessions/{session_id}", status_code=204, responses=errors(401, 403, 404))
@@ -91,14 +98,22 @@ async def revoke_session(*, session_id: PathId, user: SessionUser, auth_db: Auth
     await signin.revoke_session(auth_db, user.id, session_id)
 
 
-@router.post("/password-reset/request", status_code=202, responses=errors(422))
+@router.post("/password-reset/request", status_code=202, responses=errors(422, 429))
 async def request_password_reset(
-    *, body: PasswordResetRequest, auth_db: AuthDb, queue: QueueDep
+    *,
+    body: PasswordResetRequest,
+    auth_db: AuthDb,
+    cache: CacheDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    client: ClientDep,
 ) -> ResetRequested:
-    """Mail a reset link if the account exists; the answer is the same either way.
+    """Mail a reset link if the account exists; the answer is the same either way. Too
+    many requests for an email, or from an address, are a 429 for a while.
 
     A job sends it (a slow mail server never slows the answer), dispatched in this
     request's transaction; it names the user only and makes the token itself."""
+    await lockout.count_reset_request(cache, settings, body.email, client.address)
     user_id = await password_reset.resettable_user_id(auth_db, body.email)
     if user_id is not None:
         await queue.dispatch_within(auth_db, send_password_reset, user_id=user_id)
@@ -117,12 +132,12 @@ async def create_api_key(
 ) -> ApiKeyCreated:
     """A personal API key, shown once. Its scopes must be permissions you hold."""
     api_key, secret = await api_keys.create(auth_db, settings, user, body)
-    return ApiKeyCreated(**ApiKeyRead.of(api_key).model_dump(), key=secret)
+    return ApiKeyCreated(**ApiKeyRead.model_validate(api_key).model_dump(), key=secret)
 
 
 @router.get("/api-keys", responses=errors(401, 403))
 async def list_api_keys(*, user: SessionUser, auth_db: AuthDb) -> list[ApiKeyRead]:
-    return [ApiKeyRead.of(key) for key in await api_keys.list_for(auth_db, user.id)]
+    return [ApiKeyRead.model_validate(key) for key in await api_keys.list_for(auth_db, user.id)]
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))

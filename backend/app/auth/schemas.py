@@ -19,7 +19,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from app.auth.models import ApiKey, LoginSession, User
+from app.auth.models import User
 from app.core.web.schemas import RequestBody
 
 
@@ -71,23 +71,14 @@ class RefreshRequest(RequestBody):
 
 
 class SessionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     created_at: datetime
     last_used_at: datetime
     ip: str | None
     user_agent: str | None
-    current: bool
-
-    @classmethod
-    def of(cls, session: LoginSession, *, current: bool) -> "SessionRead":
-        return cls(
-            id=session.id,
-            created_at=session.created_at,
-            last_used_at=session.last_used_at,
-            ip=session.ip,
-            user_agent=session.user_agent,
-            current=current,
-        )
+    current: bool = Field(default=False, description="The session of this request's token")
 
 
 class PasswordResetRequest(RequestBody):
@@ -125,26 +116,21 @@ class ApiKeyCreate(RequestBody):
     expires_at: AwareDatetime | None = None
 
 
+def _words(value: object) -> object:
+    # Scopes are stored space-separated.
+    return value.split() if isinstance(value, str) else value
+
+
 class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     name: str
     prefix: str = Field(description="The key's first characters, to tell keys apart")
-    scopes: list[str]
+    scopes: Annotated[list[str], BeforeValidator(_words)]
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
-
-    @classmethod
-    def of(cls, api_key: ApiKey) -> "ApiKeyRead":
-        return cls(
-            id=api_key.id,
-            name=api_key.name,
-            prefix=api_key.prefix,
-            scopes=api_key.scopes.split(),
-            created_at=api_key.created_at,
-            expires_at=api_key.expires_at,
-            last_used_at=api_key.last_used_at,
-        )
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -1,23 +1,28 @@
 """Signing in and staying signed in: the login, token rotation, and login sessions.
 
 Every function takes the auth database's session first and never imports FastAPI.
-A few paths commit before raising: a failed login must be counted, and a replayed
-refresh token must revoke its session, even though the request itself fails.
+A replayed refresh token commits before raising: the session must be revoked even though
+the request itself fails. Failed logins count in the cache (`lockout`), outside any
+transaction of the auth database: before it, or once it has committed.
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import lockout
+from app.auth.changes import record_change
 from app.auth.models import LoginSession, User
 from app.auth.schemas import TokenPair
 from app.core.config import Settings
+from app.core.db.sessions import commit_now, on_commit
 from app.core.db.types import utc_now
 from app.core.errors import NotFound, Unauthorized
 from app.core.security import InvalidToken, create_token, decode_token, new_secret, verify_password
+from app.essentials.cache.facade import Cache
 
 BAD_CREDENTIALS = "Incorrect email or password"
 
@@ -31,18 +36,27 @@ class Client:
 
 
 async def login(
-    auth_db: AsyncSession, settings: Settings, *, email: str, password: str, client: Client
+    auth_db: AsyncSession,
+    cache: Cache,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    client: Client,
 ) -> TokenPair:
     """Check the password (or a dummy hash, for an unknown email) and open a login session."""
-    await lockout.ensure_not_locked_out(auth_db, settings, email, client.address)
+    await lockout.ensure_not_locked_out(cache, settings, email, client.address)
     user = await auth_db.scalar(select(User).where(User.email == email))
     valid, new_hash = await verify_password(password, user.hashed_password if user else None)
     if user is None or not valid or not user.is_active:
-        await lockout.record_failure(auth_db, email, client.address)
+        # Nothing to keep; and on SQLite the cache's writes wait for the auth database's
+        # one writer, which this transaction would otherwise still be.
+        await auth_db.rollback()
+        await lockout.record_failure(cache, settings, email, client.address)
         raise Unauthorized(BAD_CREDENTIALS, code="invalid_credentials")
     if new_hash is not None:  # an outdated hash (bcrypt, weaker argon2): upgrade it now
         user.hashed_password = new_hash
-    await lockout.clear_failures(auth_db, email)
+    on_commit(auth_db, partial(lockout.clear_failures, cache, settings, email, client.address))
     session = LoginSession(
         user_id=user.id,
         refresh_jti=new_secret(16),
@@ -102,7 +116,8 @@ async def refresh(
             .execution_options(synchronize_session=False)
         )
         if replayed.rowcount:  # type: ignore[attr-defined]
-            await auth_db.commit()  # the revocation stands even though this request fails
+            record_change(auth_db, claims.user_id)
+            await commit_now(auth_db)  # the revocation stands even though this request fails
             raise Unauthorized(
                 "Refresh token reuse detected; the session has been revoked",
                 code="token_reused",
@@ -154,6 +169,7 @@ async def revoke_session(auth_db: AsyncSession, user_id: int, session_id: int) -
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise NotFound("session")
+    record_change(auth_db, user_id)
 
 
 async def revoke_sessions(
@@ -169,3 +185,4 @@ async def revoke_sessions(
     if keep_session_id is not None:
         statement = statement.where(LoginSession.id != keep_session_id)
     await auth_db.execute(statement)
+    record_change(auth_db, user_id)

@@ -4,11 +4,12 @@ Each module adds the commands of one concern to `cli`; `run` gives every command
 databases of the configured settings, and turns a domain error into a message.
 """
 
-from app.cli import accounts, databases, queue
+from app.cli import accounts, cache, databases, queue
 from app.cli.runner import cli
 
 accounts.register(cli)
 databases.register(cli)
+cache.register(cli)
 queue.register(cli)
 
 __all__ = ["cli"]

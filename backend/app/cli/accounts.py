@@ -9,8 +9,8 @@ from app.auth import accounts
 from app.auth.permissions import RoleName
 from app.auth.schemas import UserCreate, normalize_email
 from app.cli.runner import run
+from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
-from app.core.db.sessions import transaction
 from app.core.errors import NotFound
 
 
@@ -41,7 +41,7 @@ def create_superuser(
         raise typer.Exit(2) from None
 
     async def create(databases: Databases) -> None:
-        async with transaction(databases, "auth") as auth_db:
+        async with integrity_session(databases, "auth", "create a superuser") as auth_db:
             user = await accounts.create(auth_db, data, is_superuser=True)
             await accounts.assign_role(auth_db, user, RoleName.ADMIN)
 
@@ -56,7 +56,7 @@ def assign_role(
     """Give an existing user a role."""
 
     async def assign(databases: Databases) -> None:
-        async with transaction(databases, "auth") as auth_db:
+        async with integrity_session(databases, "auth", "assign a role") as auth_db:
             user = await accounts.get_by_email(auth_db, str(normalize_email(email)))
             if user is None:
                 raise NotFound("user")

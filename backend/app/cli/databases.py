@@ -9,8 +9,8 @@ import typer
 from app import models
 from app.cli.runner import run
 from app.core.config import Settings
+from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
-from app.core.db.sessions import transaction
 from app.erasure.orphans import delete_orphans, find_orphans
 from app.erasure.service import erase_user, pending_erasures
 from app.health.service import check_databases
@@ -26,7 +26,7 @@ def register(cli: typer.Typer) -> None:
 def wait_for_databases(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 60.0,
 ) -> None:
-    """Wait until both databases answer (used before migrating in a container)."""
+    """Wait until every configured database answers (used before migrating in a container)."""
     deadline = time.monotonic() + timeout
     check_timeout = Settings().health_check_timeout
 
@@ -35,7 +35,7 @@ def wait_for_databases(
             statuses = await check_databases(databases, check_timeout)
             down = [name for name, status in statuses.items() if status.status == "down"]
             if not down:
-                typer.echo("both databases answer")
+                typer.echo(f"every database answers: {', '.join(statuses)}")
                 return
             if time.monotonic() >= deadline:
                 typer.echo(
@@ -89,7 +89,7 @@ def finish_erasures() -> None:
     """Finish every user erasure that was interrupted (users marked as being deleted)."""
 
     async def finish(databases: Databases) -> int:
-        async with transaction(databases, "auth") as auth_db:
+        async with integrity_session(databases, "auth", "find pending erasures") as auth_db:
             pending = await pending_erasures(auth_db)
         for user_id in pending:
             await erase_user(databases, user_id)

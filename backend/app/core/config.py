@@ -1,17 +1,32 @@
 """Settings, read once from the environment and `.env`, and the database URL rules."""
 
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 
-DatabaseName = Literal["auth", "app"]
+# The two databases every deployment has; EXTRA_DATABASES adds more by name.
+AUTH, APP = "auth", "app"
+DatabaseName = str
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
+# `<NAME>_DATABASE_<KEY>`: how an extra database is configured.
+_EXTRA_VARIABLE = re.compile(r"([a-z][a-z0-9_]*)_database_(url|read_only|pool_size|replica_urls)")
 
 # Where the versioned API is mounted; a constant, since OpenAPI's token URL names it.
 API_PREFIX = "/api/v1"
@@ -53,6 +68,43 @@ class DatabaseMode(StrEnum):
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message names the variable and never a password."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    """One named database, as configured: where it is and how to treat it."""
+
+    name: str
+    url: URL
+    pool_size: int
+    read_only: bool = False
+    replica_urls: tuple[URL, ...] = ()
+
+    @property
+    def variable(self) -> str:
+        """The variable that sets its URL, for messages."""
+        return f"{self.name.upper()}_DATABASE_URL"
+
+
+class _DatabaseVariables(PydanticBaseSettingsSource):
+    """Collects `<NAME>_DATABASE_URL`, `_READ_ONLY`, `_POOL_SIZE` and `_REPLICA_URLS` from
+    the environment and the .env files: an extra database's name is itself a setting
+    (EXTRA_DATABASES), so its variables cannot be declared as fields."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: EnvSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.sources = sources  # lowest precedence first
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is gathered in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        for source in self.sources:
+            for key, value in source.env_vars.items():
+                if value is not None and _EXTRA_VARIABLE.fullmatch(key.lower()):
+                    found[key.lower()] = value
+        return {"database_variables": found} if found else {}
 
 
 def normalize_database_url(variable: str, raw: str) -> URL:
@@ -107,6 +159,15 @@ class Settings(BaseSettings):
     auth_database_url: SecretStr | None = None
     app_database_url: SecretStr | None = None
     data_dir: Path = BACKEND_DIR / "data"
+    # More named databases (comma-separated), each configured by `<NAME>_DATABASE_*`.
+    extra_databases: Annotated[list[str], NoDecode] = []
+    # Every `<NAME>_DATABASE_*` variable, gathered by `_DatabaseVariables`.
+    database_variables: dict[str, SecretStr] = Field(default_factory=dict, repr=False, exclude=True)
+    # Read replicas of the two databases (comma-separated URLs), and how they are used.
+    auth_database_replica_urls: Annotated[list[SecretStr], NoDecode] = []
+    app_database_replica_urls: Annotated[list[SecretStr], NoDecode] = []
+    replica_sticky_seconds: float = Field(default=2.0, ge=0)
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)
 
     auth_db_pool_size: int = Field(default=10, ge=1)
     app_db_pool_size: int = Field(default=30, ge=1)
@@ -117,6 +178,14 @@ class Settings(BaseSettings):
     db_echo: bool = False
     health_check_timeout: float = Field(default=3.0, gt=0)
 
+    # The cache (README: "Cache"): "database" keeps it in the auth database, "redis" in
+    # REDIS_URL, "memory" in each process (tests and scripts only: workers do not share it).
+    cache_store: Literal["database", "redis", "memory"] = "database"
+    # Starts every key, so that several services can share one store; `cache clear`
+    # removes this prefix's keys only.
+    cache_prefix: str = Field(default="dualbase", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "dualbase"
     jwt_audience: str = "dualbase-api"
@@ -125,10 +194,18 @@ class Settings(BaseSettings):
     password_reset_expire_minutes: int = Field(default=30, ge=1)
     password_reset_url: str = "http://127.0.0.1:8000/reset-password?token={token}"
     api_key_prefix: str = Field(default="dbk_", pattern=r"^[a-z]{2,8}_$")
+    # Each worker keeps verified principals in memory, kept exact by the change feed;
+    # false checks every request against the auth database.
+    principal_cache: bool = True
 
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
+    # Reset requests per email and per client address in a window: more are answered 429,
+    # whether or not the account exists.
+    password_reset_max_per_email: int = Field(default=3, ge=1)
+    password_reset_max_per_address: int = Field(default=10, ge=1)
+    password_reset_window_minutes: int = Field(default=15, ge=1)
 
     # Where password-reset mail goes: "console" prints it (development), "smtp" sends it.
     mail_backend: Literal["console", "smtp"] = "console"
@@ -169,6 +246,20 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str = "dualbase"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        assert isinstance(env_settings, EnvSettingsSource)
+        assert isinstance(dotenv_settings, DotEnvSettingsSource)
+        variables = _DatabaseVariables(settings_cls, dotenv_settings, env_settings)
+        return init_settings, env_settings, dotenv_settings, variables, file_secret_settings
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -176,7 +267,30 @@ class Settings(BaseSettings):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator(
+        "extra_databases", "auth_database_replica_urls", "app_database_replica_urls", mode="before"
+    )
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("extra_databases")
+    @classmethod
+    def _check_names(cls, names: list[str]) -> list[str]:
+        names = [name.lower() for name in names]
+        for name in names:
+            if not _NAME.fullmatch(name) or name in (AUTH, APP):
+                raise ConfigError(
+                    f"EXTRA_DATABASES: {name!r} cannot name a database: use a lower-case "
+                    "word (letters, digits, _), other than auth and app"
+                )
+        if len(set(names)) != len(names):
+            raise ConfigError("EXTRA_DATABASES names a database twice")
+        return names
+
+    @field_validator("log_level", "log_format", "cache_store", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -191,6 +305,16 @@ class Settings(BaseSettings):
                     "OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL "
                     "(the collector's OTLP/HTTP port, e.g. http://localhost:4318)"
                 )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                "REDIS_URL must be a redis://, rediss:// or unix:// URL "
+                "(e.g. redis://127.0.0.1:6379/0)"
+            )
         return value
 
     @field_validator("data_dir")
@@ -216,8 +340,8 @@ class Settings(BaseSettings):
                 "a worker that misses one heartbeat is slow, not dead"
             )
         # Resolve now so a bad URL stops the start-up, not the first request.
-        self.resolved_database_url("auth")
-        self.resolved_database_url("app")
+        for name in self.database_names:
+            self.database(name)
         return self
 
     @property
@@ -233,16 +357,88 @@ class Settings(BaseSettings):
             return DatabaseMode.SINGLE if shared else DatabaseMode.SEPARATE
         return DatabaseMode.EMBEDDED
 
+    @property
+    def database_names(self) -> list[str]:
+        return [AUTH, APP, *self.extra_databases]
+
+    def database(self, name: DatabaseName) -> DatabaseConfig:
+        """The configuration of a named database; an unknown name says what to set."""
+        if name not in self.database_names:
+            raise ConfigError(
+                f"the database {name!r} is used but not configured: add it to "
+                f"EXTRA_DATABASES and set {name.upper()}_DATABASE_URL"
+            )
+        return self._configure(name)
+
     def resolved_database_url(self, database: DatabaseName) -> URL:
         """The database's own URL, else DATABASE_URL, else its embedded SQLite file."""
-        own = self.auth_database_url if database == "auth" else self.app_database_url
-        if own is not None:
-            return normalize_database_url(
-                f"{database.upper()}_DATABASE_URL", own.get_secret_value()
-            )
-        if self.database_url is not None:
-            return normalize_database_url("DATABASE_URL", self.database_url.get_secret_value())
-        return URL.create("sqlite+aiosqlite", database=str(self.data_dir / f"{database}.db"))
+        return self.database(database).url
 
     def pool_size(self, database: DatabaseName) -> int:
-        return self.auth_db_pool_size if database == "auth" else self.app_db_pool_size
+        return self.database(database).pool_size
+
+    def _configure(self, name: str) -> DatabaseConfig:
+        if name in (AUTH, APP):
+            own = self.auth_database_url if name == AUTH else self.app_database_url
+            replicas = (
+                self.auth_database_replica_urls if name == AUTH else self.app_database_replica_urls
+            )
+            return DatabaseConfig(
+                name=name,
+                url=self._url_of(name, own),
+                pool_size=self.auth_db_pool_size if name == AUTH else self.app_db_pool_size,
+                replica_urls=self._replica_urls(name, [url.get_secret_value() for url in replicas]),
+            )
+        prefix = f"{name}_database_"
+        values = {
+            key.removeprefix(prefix): secret.get_secret_value()
+            for key, secret in self.database_variables.items()
+            if key.startswith(prefix)
+        }
+        if "url" not in values:
+            raise ConfigError(
+                f"EXTRA_DATABASES names {name!r}, but {name.upper()}_DATABASE_URL is not set"
+            )
+        return DatabaseConfig(
+            name=name,
+            url=normalize_database_url(f"{name.upper()}_DATABASE_URL", values["url"]),
+            pool_size=_positive_int(
+                f"{name.upper()}_DATABASE_POOL_SIZE", values.get("pool_size", "5")
+            ),
+            read_only=_flag(f"{name.upper()}_DATABASE_READ_ONLY", values.get("read_only", "false")),
+            replica_urls=self._replica_urls(
+                name, [url for url in values.get("replica_urls", "").split(",") if url.strip()]
+            ),
+        )
+
+    def _url_of(self, name: str, own: SecretStr | None) -> URL:
+        if own is not None:
+            return normalize_database_url(f"{name.upper()}_DATABASE_URL", own.get_secret_value())
+        if self.database_url is not None:
+            return normalize_database_url("DATABASE_URL", self.database_url.get_secret_value())
+        return URL.create("sqlite+aiosqlite", database=str(self.data_dir / f"{name}.db"))
+
+    @staticmethod
+    def _replica_urls(name: str, raw: list[str]) -> tuple[URL, ...]:
+        variable = f"{name.upper()}_DATABASE_REPLICA_URLS"
+        urls = tuple(normalize_database_url(variable, url) for url in raw)
+        # The lag check reads PostgreSQL's recovery state; MariaDB replicas are not
+        # supported yet, and SQLite has none.
+        if any(url.get_backend_name() != "postgresql" for url in urls):
+            raise ConfigError(f"{variable}: read replicas are supported on PostgreSQL only")
+        return urls
+
+
+def _positive_int(variable: str, raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ConfigError(f"{variable} must be a whole number of at least 1")
+    return int(raw)
+
+
+def _flag(variable: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{variable} must be true or false")

@@ -92,3 +92,16 @@ class DatabaseUnavailable(DomainError):
             database=database,
             headers={"Retry-After": "1"},
         )
+
+
+class DatabaseReadOnly(DomainError):
+    """A write reached a database configured read-only, which refused it: nothing is written.
+
+    403: the request is understood and will never be carried out, by anyone.
+    """
+
+    status_code = 403
+    code = "database_read_only"
+
+    def __init__(self, database: str) -> None:
+        super().__init__(f"The {database} database is read-only", database=database)

@@ -26,7 +26,9 @@ DashboardReader = Annotated[
 
 
 @router.get("/dashboard", responses=errors(401, 403, 503))
-async def dashboard(*, user: DashboardReader, databases: DatabasesDep, app_db: AppDb) -> Dashboard:
+async def read_dashboard(
+    *, user: DashboardReader, databases: DatabasesDep, app_db: AppDb
+) -> Dashboard:
     """Profile, roles, sessions and keys from the auth database, with counts and the latest
     projects and orders from the app database, both read at the same time."""
     return await service.build(databases.auth, app_db, user)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey, LoginSession
 from app.auth.principal import Principal
+from app.core.db.base import AuthSession
 from app.core.db.registry import Database
 from app.dashboard.schemas import AccountSummary, ActivitySummary, Dashboard
 from app.orders import service as orders
@@ -18,7 +19,7 @@ from app.projects.schemas import ProjectRead
 LATEST = 5
 
 
-async def build(auth: Database, app_db: AsyncSession, user: Principal) -> Dashboard:
+async def build(auth: Database[AuthSession], app_db: AsyncSession, user: Principal) -> Dashboard:
     """Both databases at once, each on its own connection."""
     account, activity = await asyncio.gather(
         account_summary(auth, user), activity_summary(app_db, user.id)
@@ -26,7 +27,7 @@ async def build(auth: Database, app_db: AsyncSession, user: Principal) -> Dashbo
     return Dashboard(account=account, activity=activity)
 
 
-async def account_summary(auth: Database, user: Principal) -> AccountSummary:
+async def account_summary(auth: Database[AuthSession], user: Principal) -> AccountSummary:
     """One statement on a connection held only while it runs: a request never keeps an
     auth connection while it waits for an app one, so two busy pools cannot deadlock."""
     now = datetime.now(UTC)

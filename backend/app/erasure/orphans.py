@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import distinct, func, select
 
 from app.auth.models import User
+from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
-from app.core.db.sessions import transaction
 from app.erasure.service import OWNER_COLUMN, delete_owned_rows, owned_tables
 
 BATCH = 1000
@@ -30,17 +30,17 @@ class OrphanReport:
 
 async def find_orphans(databases: Databases) -> OrphanReport:
     report = OrphanReport()
-    async with transaction(databases, "app") as app_db:
+    async with integrity_session(databases, "app", "orphans: owners of app rows") as app_db:
         owners: set[int] = set()
         for table in owned_tables():
             owners.update(await app_db.scalars(select(distinct(table.c[OWNER_COLUMN]))))
-    async with transaction(databases, "auth") as auth_db:
+    async with integrity_session(databases, "auth", "orphans: existing users") as auth_db:
         existing: set[int] = set()
         for chunk in _chunks(sorted(owners)):
             existing.update(await auth_db.scalars(select(User.id).where(User.id.in_(chunk))))
     report.missing_owner_ids = owners - existing
     if report.missing_owner_ids:
-        async with transaction(databases, "app") as app_db:
+        async with integrity_session(databases, "app", "orphans: count rows") as app_db:
             for table in owned_tables():
                 for chunk in _chunks(sorted(report.missing_owner_ids)):
                     rows = await app_db.scalar(
@@ -57,7 +57,7 @@ async def find_orphans(databases: Databases) -> OrphanReport:
 async def delete_orphans(databases: Databases, report: OrphanReport) -> dict[str, int]:
     """Delete the rows of the owners the report found missing."""
     deleted: dict[str, int] = {}
-    async with transaction(databases, "app") as app_db:
+    async with integrity_session(databases, "app", "orphans: delete rows") as app_db:
         for chunk in _chunks(sorted(report.missing_owner_ids)):
             for table, count in (await delete_owned_rows(app_db, list(chunk))).items():
                 deleted[table] = deleted.get(table, 0) + count

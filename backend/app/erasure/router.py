@@ -6,7 +6,7 @@ which the users package, below the app domains, cannot know.
 
 from fastapi import APIRouter
 
-from app.auth.dependencies import SessionUser
+from app.auth.dependencies import Principals, SessionUser
 from app.core.db.sessions import DatabasesDep
 from app.core.errors import NotFound
 from app.core.web.openapi import errors
@@ -20,13 +20,17 @@ router = APIRouter(prefix="/users", tags=[USERS_TAG["name"]])
 
 
 @router.delete("/me", status_code=204, responses=errors(400, 401, 403, 422, 503))
-async def delete_me(*, body: AccountDeletion, user: SessionUser, databases: DatabasesDep) -> None:
+async def delete_me(
+    *, body: AccountDeletion, user: SessionUser, databases: DatabasesDep, principals: Principals
+) -> None:
     """Erase your account and everything you own in both databases (asks for your password)."""
-    await service.erase_own_account(databases, user.id, body.password)
+    await service.erase_own_account(databases, user.id, body.password, principals)
 
 
 @router.delete("/{user_id}", status_code=204, responses=errors(401, 403, 404, 422, 503))
-async def delete_user(*, user_id: PathId, admin: UsersAdmin, databases: DatabasesDep) -> None:
+async def delete_user(
+    *, user_id: PathId, admin: UsersAdmin, databases: DatabasesDep, principals: Principals
+) -> None:
     """Erase a user from both databases; also finishes an erasure that was interrupted."""
-    if not await service.erase_user(databases, user_id):
+    if not await service.erase_user(databases, user_id, principals):
         raise NotFound("user")

@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import models
 from app.auth import accounts, api_keys, signin
+from app.auth.changes import record_change
 from app.auth.models import User
+from app.auth.principals import PrincipalCache
+from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
-from app.core.db.sessions import transaction
 
 OWNER_COLUMN = "owner_id"
 
@@ -30,23 +32,33 @@ def owned_tables() -> list[Table]:
     return [table for table in reversed(models.APP.sorted_tables) if OWNER_COLUMN in table.c]
 
 
-async def erase_own_account(databases: Databases, user_id: int, password: str) -> None:
+async def erase_own_account(
+    databases: Databases, user_id: int, password: str, principals: PrincipalCache | None
+) -> None:
     """Erase the caller's own account, once `password` proves it is theirs."""
     # The check runs in a transaction of its own, closed before the erasure's steps
     # start: they must not wait for locks this one holds.
-    async with transaction(databases, "auth") as auth_db:
+    async with integrity_session(databases, "auth", "confirm the password") as auth_db:
         await accounts.confirm_password(await accounts.get(auth_db, user_id), password)
-    await erase_user(databases, user_id)
+    await erase_user(databases, user_id, principals)
 
 
-async def erase_user(databases: Databases, user_id: int) -> bool:
-    """Erase the user everywhere; False when there was no such user (left to erase)."""
-    async with transaction(databases, "auth") as auth_db:
+async def erase_user(
+    databases: Databases, user_id: int, principals: PrincipalCache | None = None
+) -> bool:
+    """Erase the user everywhere; False when there was no such user (left to erase).
+
+    `principals`, the calling worker's, forgets the user as soon as they are marked (the
+    other workers follow the change feed), so their tokens are dead even if a later
+    step fails."""
+    async with integrity_session(databases, "auth", "erasure 1/3: mark the user") as auth_db:
         if not await mark_for_erasure(auth_db, user_id):
             return False
-    async with transaction(databases, "app") as app_db:
+    if principals is not None:
+        principals.drop_user(user_id)
+    async with integrity_session(databases, "app", "erasure 2/3: delete their rows") as app_db:
         await delete_owned_rows(app_db, [user_id])
-    async with transaction(databases, "auth") as auth_db:
+    async with integrity_session(databases, "auth", "erasure 3/3: delete the user") as auth_db:
         await delete_marked_user(auth_db, user_id)
     return True
 
@@ -75,6 +87,7 @@ async def delete_owned_rows(app_db: AsyncSession, owner_ids: list[int]) -> dict[
 async def delete_marked_user(auth_db: AsyncSession, user_id: int) -> None:
     """The last step: only a user marked for erasure is deleted, so it cannot run first."""
     await auth_db.execute(delete(User).where(User.id == user_id, User.deleting_at.is_not(None)))
+    record_change(auth_db, user_id)
 
 
 async def pending_erasures(auth_db: AsyncSession) -> list[int]:

@@ -1,16 +1,17 @@
-"""Readiness: a short `SELECT 1` on each database, both at once, each with a deadline."""
+"""Readiness: a short `SELECT 1` on each database, all at once, each with a deadline."""
 
 import asyncio
 import time
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db.outages import is_outage
+from app.core.db.failures import is_outage
 from app.core.db.registry import Database, Databases
-from app.health.schemas import DatabaseStatus
+from app.health.schemas import DatabaseStatus, ReplicaStatus
 
 
-async def check_database(database: Database, deadline: float) -> DatabaseStatus:
+async def check_database(database: Database[AsyncSession], deadline: float) -> DatabaseStatus:
     started = time.perf_counter()
     error: str | None = None
     try:
@@ -25,11 +26,27 @@ async def check_database(database: Database, deadline: float) -> DatabaseStatus:
         # The exception's type only: its text can carry the host or the user name.
         error = type(exc).__name__
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    return DatabaseStatus(status="down" if error else "up", latency_ms=latency_ms, error=error)
+    replicas = (
+        None
+        if database.replicas is None
+        else [
+            ReplicaStatus(
+                replica=replica.label,
+                status=replica.status,
+                lag_seconds=replica.lag_seconds,
+                error=replica.error,
+            )
+            for replica in database.replicas.replicas
+        ]
+    )
+    return DatabaseStatus(
+        status="down" if error else "up", latency_ms=latency_ms, error=error, replicas=replicas
+    )
 
 
 async def check_databases(databases: Databases, deadline: float) -> dict[str, DatabaseStatus]:
-    auth, app = await asyncio.gather(
-        check_database(databases.auth, deadline), check_database(databases.app, deadline)
+    """Every database of the registry, all at once."""
+    statuses = await asyncio.gather(
+        *(check_database(database, deadline) for database in databases.values())
     )
-    return {"auth": auth, "app": app}
+    return dict(zip(databases, statuses, strict=True))

@@ -4,8 +4,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.auth.models import User
-from app.core.db.sessions import transaction
-from app.essentials.queue.jobs import JobContext, job
+from app.essentials.queue.context import JobContext
+from app.essentials.queue.jobs import job
 from app.orders.models import Order
 from app.products.models import Product
 
@@ -14,25 +14,19 @@ from app.products.models import Product
 async def send_order_confirmation(ctx: JobContext, *, order_id: int) -> None:
     """Mail the buyer what they ordered. Staged through the outbox with the order
     itself, so it is sent if and only if the order was placed."""
-    async with transaction(ctx.databases, "app") as app_db:
+    async with ctx.databases.app.sessions() as app_db:  # reads only
         order = await app_db.get(Order, order_id, options=[selectinload(Order.items)])
-        if order is None:
-            return  # erased with its owner since
-        names = dict(
-            (
-                await app_db.execute(
-                    select(Product.id, Product.name).where(
-                        Product.id.in_([item.product_id for item in order.items])
-                    )
-                )
-            ).all()
-        )
-    async with transaction(ctx.databases, "auth") as auth_db:
-        email = await auth_db.scalar(
-            select(User.email).where(User.id == order.owner_id, User.is_active)
-        )
-    if email is None:
+    if order is None:
+        return  # erased with its owner since
+    products = select(Product.id, Product.name).where(
+        Product.id.in_([item.product_id for item in order.items])
+    )
+    names: dict[int, str] = dict(await ctx.databases.app.read(products, {}))
+    buyer = select(User.email).where(User.id == order.owner_id, User.is_active)
+    emails = await ctx.databases.auth.read(buyer, {})
+    if not emails:
         return
+    email = emails[0].email
     await ctx.mailer.send(email, f"Your order #{order.id}", confirmation(order, names))
 
 

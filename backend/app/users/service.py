@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth import accounts, api_keys, signin
+from app.auth.changes import record_change
 from app.auth.models import User
 from app.core.security import hash_password
 from app.users.schemas import AdminUserUpdate, UserUpdate
@@ -18,6 +19,7 @@ async def update_profile(auth_db: AsyncSession, user: User, changes: UserUpdate)
     if "full_name" in fields:
         user.full_name = fields["full_name"]
     await accounts.flush_unique_email(auth_db)
+    record_change(auth_db, user.id)  # the principal carries the name and email
     return user
 
 
@@ -42,6 +44,7 @@ async def admin_update(auth_db: AsyncSession, user: User, changes: AdminUserUpda
     """Activate or deactivate (which revokes every session and key), and set the roles."""
     if changes.roles is not None:
         user.roles = await accounts.roles_named(auth_db, changes.roles)
+        record_change(auth_db, user.id)
     if changes.is_active is not None and changes.is_active != user.is_active:
         user.is_active = changes.is_active
         if not changes.is_active:

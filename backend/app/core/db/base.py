@@ -1,13 +1,17 @@
-"""The two declarative bases: a model's base class says which database it lives in.
+"""What says which database: a model's base class says where it lives, a session's class
+says where it talks to.
 
 `AuthBase` for the auth database (identity, and the essentials: cache, queue...),
-`AppBase` for the application's own data. No foreign key crosses the two.
+`AppBase` for the application's own data. No foreign key crosses the two. Services take
+an `AuthSession` or an `AppSession` as their first argument, so that mypy refuses a
+service of one database handed the other's session.
 """
 
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.core.db.types import Money, UTCDateTime, utc_now
@@ -45,3 +49,11 @@ class AppBase(_Base):
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+class AuthSession(AsyncSession):
+    """A session on the auth database."""
+
+
+class AppSession(AsyncSession):
+    """A session on the app database."""

@@ -3,17 +3,18 @@
 import logging
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, AdaptedConnection, Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from app.core.config import Settings
-from app.core.db.outages import mark_connect_failures
+from app.core.db.failures import mark_connect_failures
+from app.core.db.liveness import check_liveness_at_checkout
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +47,32 @@ class MeasuredPool(AsyncAdaptedQueuePool):
             self.wait_seconds += time.perf_counter() - started
 
 
-def create_engine_for(url: URL, settings: Settings, pool_size: int) -> AsyncEngine:
-    """An async engine with the pool and driver options this service relies on."""
+def create_engine_for(
+    url: URL, settings: Settings, pool_size: int, *, read_only: bool = False
+) -> AsyncEngine:
+    """An async engine with the pool and driver options this service relies on.
+
+    `read_only` has the database itself refuse every write, on every connection: a
+    read-only default for PostgreSQL transactions, a read-only session on MariaDB, and
+    SQLite's `mode=ro`; `app.core.db.failures.is_read_only_refusal` recognises the refusal.
+    """
     backend = url.get_backend_name()
     connect_args: dict[str, Any] = {}
     if backend == "postgresql":
         connect_args["timeout"] = settings.db_connect_timeout
+        if read_only:
+            connect_args["server_settings"] = {"default_transaction_read_only": "on"}
     elif backend == "mysql":
         connect_args["connect_timeout"] = settings.db_connect_timeout
         # Sessions run in UTC so that server-side timestamps agree with ours.
-        connect_args["init_command"] = "SET time_zone = '+00:00'"
+        connect_args["init_command"] = "SET time_zone = '+00:00'" + (
+            ", SESSION tx_read_only = 1" if read_only else ""
+        )
     elif backend == "sqlite":
         connect_args["timeout"] = settings.db_connect_timeout
-        if url.database and url.database != ":memory:":
+        if read_only:
+            url = url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
+        elif url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
         url,
@@ -67,7 +81,9 @@ def create_engine_for(url: URL, settings: Settings, pool_size: int) -> AsyncEngi
         # messages and logs, unless DB_ECHO asks to see every statement.
         hide_parameters=not settings.db_echo,
         poolclass=MeasuredPool,
-        pool_pre_ping=True,
+        # Not SQLAlchemy's pre-ping, a round trip at every checkout: `liveness` finds dead
+        # connections without one (and SQLite has no server to lose).
+        pool_pre_ping=False,
         pool_size=pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -75,11 +91,16 @@ def create_engine_for(url: URL, settings: Settings, pool_size: int) -> AsyncEngi
         connect_args=connect_args,
     )
     event.listen(engine.sync_engine, "handle_error", mark_connect_failures)
-    if url.get_driver_name() == "asyncpg":
-        engine.dialect.do_ping = _ping_asyncpg  # type: ignore[method-assign]
-    if backend == "sqlite":
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
+    if backend != "sqlite":
+        check_liveness_at_checkout(engine, ping_timeout=settings.db_connect_timeout)
+    else:
+        configure, begin = (
+            (_configure_sqlite_read_only, _begin_deferred)
+            if read_only
+            else (_configure_sqlite, _begin_immediate)
+        )
+        event.listen(engine.sync_engine, "connect", configure)
+        event.listen(engine.sync_engine, "begin", begin)
     return engine
 
 
@@ -92,27 +113,6 @@ def claiming_options(engine: AsyncEngine) -> dict[str, Any]:
     return {"isolation_level": "READ COMMITTED"} if engine.dialect.name == "mysql" else {}
 
 
-def _ping_asyncpg(dbapi_connection: DBAPIConnection) -> bool:
-    """`pool_pre_ping` for asyncpg in one round trip instead of three.
-
-    SQLAlchemy's asyncpg ping wraps its probe in BEGIN ... ROLLBACK, so that a prepared
-    statement cannot land on another server connection behind pgbouncer's transaction
-    mode. A simple-protocol `SELECT 1` prepares nothing, so it is just as safe there. The
-    ping runs at every checkout, twice per authenticated request: two round trips fewer
-    on each database. Any failure of a bare `SELECT 1` means the connection cannot be
-    trusted: False tells the pool so, which, as for a disconnect found by SQLAlchemy's
-    own ping, discards every connection pooled before now and opens a new one (if the
-    server is gone, that connect error becomes a 503).
-    """
-    adapted = cast(AdaptedConnection, dbapi_connection)  # SQLAlchemy's asyncpg adapter
-    try:
-        adapted.run_async(lambda driver: driver.execute("SELECT 1"))
-    except Exception:
-        logger.debug("pre-ping failed", exc_info=True)
-        return False
-    return True
-
-
 def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # The driver's own implicit BEGIN is turned off; `_begin_immediate` takes over.
     dbapi_connection.isolation_level = None
@@ -122,6 +122,23 @@ def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPool
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _configure_sqlite_read_only(
+    dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
+) -> None:
+    # No journal mode or synchronous setting: on a file opened read-only, changing them
+    # is a write, and refused.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _begin_deferred(connection: Connection) -> None:
+    # A read-only file takes no write lock; a plain BEGIN still gives one snapshot.
+    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN")
 
 
 def _begin_immediate(connection: Connection) -> None:

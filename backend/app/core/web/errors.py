@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from app.core.db.outages import is_outage
+from app.core.db.failures import is_outage, is_read_only_refusal
 from app.core.errors import DatabaseUnavailable, DomainError
 from app.core.web.protections import security_headers
 
@@ -91,6 +91,8 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     if is_outage(exc):
         logger.warning("database unavailable: %r", exc)
         return _json(503, "A database is unavailable", "database_unavailable", {"Retry-After": "1"})
+    if is_read_only_refusal(exc):
+        return _json(403, "A database is read-only", "database_read_only")
     if isinstance(exc, sa_exc.DataError):
         return _json(422, "A value does not fit its column", "invalid_data", errors=[])
     logger.exception("database error")

@@ -33,20 +33,21 @@ from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import Row, delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.db.base import AppSession, AuthSession
 from app.core.db.engines import claiming_options
+from app.core.db.integrity import integrity_session
 from app.core.db.queries import delete_by_ids
 from app.core.db.registry import Databases
-from app.core.db.sessions import on_commit, transaction
+from app.core.db.sessions import on_commit
 from app.core.db.types import utc_now
 from app.essentials.outbox.models import OutboxMessage, OutboxReceipt
 
 logger = logging.getLogger(__name__)
 
 # Delivers messages of one kind within the relay's auth transaction.
-Handler = Callable[[AsyncSession, Sequence[Mapping[str, Any]]], Awaitable[None]]
+Handler = Callable[[AuthSession, Sequence[Mapping[str, Any]]], Awaitable[None]]
 
 _STAGED = "outbox_staged"  # the key, in `session.info`, of the messages to relay on commit
 RELAY_BATCH = 100
@@ -75,7 +76,7 @@ class Outbox:
         self._hold_locks = databases.app.engine.dialect.name != "sqlite"
         self._claiming = claiming_options(databases.app.engine)
 
-    async def stage(self, app_db: AsyncSession, message: Staged) -> None:
+    async def stage(self, app_db: AppSession, message: Staged) -> None:
         """Write `message` in `app_db`'s transaction; relayed once it commits."""
         written = await app_db.execute(
             insert(OutboxMessage)
@@ -112,7 +113,7 @@ class Outbox:
         else:
             cutoff = utc_now() - timedelta(seconds=older_than)
             query = query.where(OutboxMessage.created_at <= cutoff)
-        async with transaction(self.databases, "app") as app_db:
+        async with integrity_session(self.databases, "app", "outbox relay") as app_db:
             await app_db.connection(execution_options=self._claiming)
             rows = (await app_db.execute(query)).all()
             if not rows:
@@ -134,7 +135,7 @@ class Outbox:
 
     async def _deliver(self, rows: Sequence[Row[int, str, str, str]]) -> list[int]:
         """Deliver what has no receipt yet; returns the ids whose rows may go."""
-        async with transaction(self.databases, "auth") as auth_db:
+        async with integrity_session(self.databases, "auth", "outbox delivery") as auth_db:
             received = set(
                 await auth_db.scalars(
                     select(OutboxReceipt.uuid).where(
@@ -170,7 +171,8 @@ class Outbox:
         cutoff = utc_now() - timedelta(days=self.settings.outbox_receipt_retention_days)
         pruned = 0
         while True:
-            async with transaction(self.databases, "auth") as auth_db:
+            prune = integrity_session(self.databases, "auth", "prune outbox receipts")
+            async with prune as auth_db:
                 uuids = list(
                     await auth_db.scalars(
                         select(OutboxReceipt.uuid)

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.core.db.base import AuthSession
 from app.essentials.queue.jobs import JobMessage
 
 
@@ -96,7 +95,7 @@ class QueueBackend(Protocol):
     async def push(self, messages: Sequence[JobMessage]) -> None:
         """Enqueue `messages` now (in a transaction of their own)."""
 
-    async def push_within(self, auth_db: AsyncSession, messages: Sequence[JobMessage]) -> None:
+    async def push_within(self, auth_db: AuthSession, messages: Sequence[JobMessage]) -> None:
         """Enqueue `messages` if and only if `auth_db`'s transaction commits."""
 
     async def reserve(

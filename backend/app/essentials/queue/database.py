@@ -34,8 +34,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.core.db.base import AuthSession
 from app.core.db.engines import claiming_options
 from app.core.db.queries import columns_for, delete_by_ids
 from app.core.db.registry import Database
@@ -58,7 +59,7 @@ logger = logging.getLogger(__name__)
 class DatabaseBackend:
     """Jobs as rows of the auth database's `jobs` table (see `models.py`)."""
 
-    def __init__(self, auth: Database) -> None:
+    def __init__(self, auth: Database[AuthSession]) -> None:
         self.auth = auth
         self._options = claiming_options(auth.engine)
         # PostgreSQL and SQLite claim with one UPDATE ... RETURNING; PostgreSQL runs the
@@ -81,7 +82,7 @@ class DatabaseBackend:
         async with self._begin() as connection:
             await statements.insert_jobs(connection, messages)
 
-    async def push_within(self, auth_db: AsyncSession, messages: Sequence[JobMessage]) -> None:
+    async def push_within(self, auth_db: AuthSession, messages: Sequence[JobMessage]) -> None:
         await statements.insert_jobs(await auth_db.connection(), messages)
 
     # --- what a worker does -----------------------------------------------------------

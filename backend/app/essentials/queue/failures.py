@@ -20,6 +20,7 @@ from app.essentials.queue.models import FailedJob
 
 FailedJobRow = Row[Any]  # the columns of `failed_jobs`
 
+DELETE_BATCH = 1000
 # MySQL's TEXT holds 64 KiB; a traceback's end says the most, so that is what is kept.
 MAX_EXCEPTION_CHARACTERS = 16_000
 
@@ -84,8 +85,13 @@ async def forget(connection: AsyncConnection, failed_id: int) -> bool:
     return deleted.rowcount == 1
 
 
-async def flush(connection: AsyncConnection) -> int:
-    return (await connection.execute(delete(FailedJob))).rowcount
+async def delete_some(connection: AsyncConnection) -> int:
+    """Delete up to DELETE_BATCH failed jobs, oldest first: a large table is emptied in
+    short transactions, never by one statement that holds it for minutes."""
+    ids = list(
+        await connection.scalars(select(FailedJob.id).order_by(FailedJob.id).limit(DELETE_BATCH))
+    )
+    return await delete_by_ids(connection, FailedJob.id, ids)
 
 
 async def count_by_queue(connection: AsyncConnection) -> dict[str, int]:

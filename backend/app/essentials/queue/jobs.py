@@ -17,15 +17,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec
+from typing import Any, ClassVar, Generic, ParamSpec
 
-from app.core.config import Settings
-from app.core.db.registry import Databases
 from app.core.db.types import utc_now
-from app.core.mail import Mailer
-
-if TYPE_CHECKING:
-    from app.essentials.queue.queue import Queue
 
 P = ParamSpec("P")
 
@@ -129,10 +123,7 @@ class Job(Generic[P]):
     to turn arguments into a `JobMessage`. Calling it runs the function itself."""
 
     def __init__(
-        self,
-        name: str,
-        function: Callable[..., Awaitable[None]],
-        options: JobOptions,
+        self, name: str, function: Callable[P, Awaitable[None]], options: JobOptions
     ) -> None:
         self.name = name
         self.function = function
@@ -140,8 +131,8 @@ class Job(Generic[P]):
         self.signature = inspect.signature(function)
         self.__doc__ = function.__doc__
 
-    def __call__(self, ctx: "JobContext", *args: P.args, **kwargs: P.kwargs) -> Awaitable[None]:
-        return self.function(ctx, *args, **kwargs)
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[None]:
+        return self.function(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<job {self.name}>"
@@ -205,7 +196,7 @@ def job(
     max_attempts: int = 3,
     backoff: Iterable[float] = (10.0, 60.0, 300.0),
     timeout: float | None = 60.0,
-) -> "Callable[[Callable[..., Awaitable[None]]], Job[Any]]":
+) -> Callable[[Callable[P, Awaitable[None]]], Job[P]]:
     """Declare an async function `(ctx: JobContext, *, ...) -> None` as the job `name`.
 
     The defaults retry twice, 10 s then 60 s after a failure, and stop an attempt after
@@ -218,7 +209,7 @@ def job(
     if not name or len(name) > JOB_NAME_LENGTH:
         raise ValueError(f"a job name has 1 to {JOB_NAME_LENGTH} characters")
 
-    def declare(function: Callable[..., Awaitable[None]]) -> Job[Any]:
+    def declare(function: Callable[P, Awaitable[None]]) -> Job[P]:
         if not inspect.iscoroutinefunction(function):
             raise TypeError(f"job {name}: {function.__qualname__} must be an async function")
         parameters = list(inspect.signature(function).parameters.values())
@@ -256,41 +247,3 @@ class JobRegistry:
 
     def __len__(self) -> int:
         return len(self._by_name)
-
-
-@dataclass(frozen=True, slots=True)
-class JobServices:
-    """What every job of a process shares: the databases, settings, mailer and queue."""
-
-    databases: Databases
-    settings: Settings
-    mailer: Mailer
-    queue: "Queue"
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    """What a running job is given: the process's services, and who it is (its uuid,
-    this attempt's number from 1, and the batch it belongs to, if any)."""
-
-    services: JobServices
-    uuid: str
-    name: str
-    attempt: int
-    batch_id: int | None = None
-
-    @property
-    def databases(self) -> Databases:
-        return self.services.databases
-
-    @property
-    def settings(self) -> Settings:
-        return self.services.settings
-
-    @property
-    def mailer(self) -> Mailer:
-        return self.services.mailer
-
-    @property
-    def queue(self) -> "Queue":
-        return self.services.queue

@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.config import Settings
+from app.core.db.base import AuthSession
+from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
-from app.core.db.sessions import transaction
 from app.essentials.queue import batches, failures
 from app.essentials.queue.backend import QueueBackend, QueueCounts, RegisteredWorker, RunningJob
 from app.essentials.queue.database import DatabaseBackend
@@ -40,7 +41,7 @@ class Queue:
         return message.uuid
 
     async def dispatch_within(
-        self, auth_db: AsyncSession, job: Job[Any], /, **arguments: Any
+        self, auth_db: AuthSession, job: Job[Any], /, **arguments: Any
     ) -> str:
         """Enqueue `job` in `auth_db`'s transaction: if it rolls back, there is no job."""
         message = job.message(**arguments)
@@ -53,7 +54,7 @@ class Queue:
         """Enqueue `messages` as one batch; `then` is enqueued once every one of them has
         succeeded or failed for good (at once for an empty batch). Returns the batch id,
         which each job sees as `ctx.batch_id`."""
-        async with transaction(self.databases, "auth") as auth_db:
+        async with integrity_session(self.databases, "auth", "queue a batch") as auth_db:
             connection = await auth_db.connection()
             batch_id = await batches.create(
                 connection, name=name[:200], total=len(messages), then=then
@@ -64,7 +65,7 @@ class Queue:
             await self.backend.push_within(auth_db, members)
         return batch_id
 
-    async def deliver(self, auth_db: AsyncSession, payloads: Sequence[Mapping[str, Any]]) -> None:
+    async def deliver(self, auth_db: AuthSession, payloads: Sequence[Mapping[str, Any]]) -> None:
         """The outbox's handler for staged jobs (kind `job`): enqueue them within the
         relay's auth transaction, which also records their receipts."""
         await self.backend.push_within(
@@ -96,7 +97,7 @@ class Queue:
     async def retry(self, failed_id: int | None) -> int:
         """Enqueue a failed job again (all of them for None), with fresh attempts;
         returns how many. A job of an unfinished batch counts as pending there again."""
-        async with transaction(self.databases, "auth") as auth_db:
+        async with integrity_session(self.databases, "auth", "retry failed jobs") as auth_db:
             connection = await auth_db.connection()
             messages = [
                 await self._rejoin(connection, message)
@@ -112,13 +113,20 @@ class Queue:
 
     async def forget(self, failed_id: int) -> bool:
         """Delete a failed job; False if there is none with this id."""
-        async with transaction(self.databases, "auth") as auth_db:
-            return await failures.forget(await auth_db.connection(), failed_id)
+        async with integrity_session(self.databases, "auth", "forget a failed job") as auth_db:
+            if await failures.forget(await auth_db.connection(), failed_id):
+                return True
+        return False
 
     async def flush(self) -> int:
-        """Delete every failed job; returns how many."""
-        async with transaction(self.databases, "auth") as auth_db:
-            return await failures.flush(await auth_db.connection())
+        """Delete every failed job, a batch per transaction; returns how many."""
+        flushed = 0
+        while True:
+            async with integrity_session(self.databases, "auth", "flush failed jobs") as auth_db:
+                deleted = await failures.delete_some(await auth_db.connection())
+            flushed += deleted
+            if deleted < failures.DELETE_BATCH:
+                return flushed
 
     async def find_batch(self, batch_id: int) -> batches.BatchStatus | None:
         async with self.databases.auth.autocommit() as connection:

@@ -36,7 +36,8 @@ from datetime import datetime, timedelta
 
 from app.core.db.types import utc_now
 from app.essentials.queue.backend import ReservedJob, WorkerGone, WorkerInfo
-from app.essentials.queue.jobs import JobArgumentsError, JobContext, JobRegistry, JobServices
+from app.essentials.queue.context import JobContext, JobServices
+from app.essentials.queue.jobs import JobArgumentsError, JobRegistry
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """queue: jobs, failed jobs, batches, workers; outbox receipts
 
-Revision ID: auth_0005
-Revises: auth_0003
+Revision ID: auth_0006
+Revises: auth_0005
 Create Date: 2026-11-30 11:00:26.284318
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import mysql
 from app.auth.permissions import RoleName, seed_statements, unseed_statements
 from app.essentials.queue.permissions import QueuePermission
 
-revision: str = 'auth_0005'
-down_revision: str | None = 'auth_0003'
+revision: str = 'auth_0006'
+down_revision: str | None = 'auth_0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
