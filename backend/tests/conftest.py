@@ -150,7 +150,14 @@ async def _reachable(url: URL) -> str | None:
 async def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Backend]:
-    name = request.param
+    async with serving(request.param, tmp_path_factory) as server:
+        yield server
+
+
+@asynccontextmanager
+async def serving(name: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
+    """The backend `name`, whose databases made meanwhile are dropped afterwards; skipped
+    (failed under CI) when its server does not answer."""
     if name == "sqlite":
         yield Backend("sqlite", workdir=tmp_path_factory.mktemp("sqlite"))
         return
@@ -169,9 +176,11 @@ async def backend(
             pytest.fail(message)
         pytest.skip(message)
     server = Backend(name, admin_url=admin_url)
-    yield server
-    for database in server.created:
-        await server.drop_database(database)
+    try:
+        yield server
+    finally:
+        for database in server.created:
+            await server.drop_database(database)
 
 
 def alembic_config(database: str, url: URL) -> Config:
@@ -247,26 +256,32 @@ def url_string(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def run_cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """`python -m app.cli ...` as an operator runs it, against the test databases, without
-    a terminal to prompt on."""
+def cli_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a command run against the test databases of `settings`."""
     environment = {
         name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES
     }
-    environment |= {
+    return environment | {
         "AUTH_DATABASE_URL": url_string(settings.resolved_database_url("auth")),
         "APP_DATABASE_URL": url_string(settings.resolved_database_url("app")),
         "ENVIRONMENT": "test",
         "SECRET_KEY": TEST_SECRET,
     }
+
+
+async def run_cli(
+    settings: Settings, *arguments: str, **extra_environment: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m app.cli ...` as an operator runs it, against the test databases, without
+    a terminal to prompt on."""
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "app.cli", *arguments],
         cwd=BACKEND_DIR,
-        env=environment,
+        env=cli_environment(settings) | extra_environment,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )

@@ -4,10 +4,11 @@ Each module adds the commands of one concern to `cli`; `run` gives every command
 databases of the configured settings, and turns a domain error into a message.
 """
 
-from app.cli import accounts, databases
+from app.cli import accounts, copying, databases
 from app.cli.runner import cli
 
 accounts.register(cli)
 databases.register(cli)
+copying.register(cli)
 
 __all__ = ["cli"]
