@@ -266,11 +266,17 @@ async def test_a_source_at_an_unknown_revision_is_refused(backend: Backend) -> N
     assert await tables_in(target) == set()
 
 
-async def test_a_bad_target_url_is_refused_with_exit_code_2(settings: Settings) -> None:
+async def test_a_bad_or_unreachable_target_is_refused_with_a_message(settings: Settings) -> None:
     refused = await run_cli(settings, "copy-database", "app", "--to", "oracle://db/x")
 
     assert refused.returncode == 2
     assert "--to uses the unsupported scheme 'oracle'" in refused.stderr
+    nobody = "postgresql://postgres:a-password@127.0.0.1:1/nothing"
+    unreachable = await run_cli(settings, "copy-database", "app", "--to", nobody)
+    assert unreachable.returncode == 1
+    assert unreachable.stderr.startswith("error: ")
+    assert "Traceback" not in unreachable.stderr
+    assert "a-password" not in unreachable.stdout + unreachable.stderr
 
 
 async def test_a_dry_run_counts_the_rows_and_writes_nothing(

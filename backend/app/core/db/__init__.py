@@ -13,5 +13,6 @@
 - `checksums`: row counts and checksums that agree across backends;
 - `identities`: id counters set past the ids written explicitly;
 - `copying`: one database's tables copied to another database, resumably, verified;
-- `dumps`, `backups`: a database backed up with its backend's own tool, and restored.
+- `dumps`, `sqlite_backups`, `backups`: a database backed up with its backend's own
+  tool, and restored.
 """

@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import MetaData, inspect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import DatabaseName
@@ -53,6 +54,15 @@ async def backup_database(
 ) -> Manifest:
     """Write a backup of the database's tables to `destination`, replaced only once the
     new backup is complete."""
+    try:
+        return await _backup(name, metadata, engine, destination)
+    except (DBAPIError, OSError) as error:
+        raise BackupFailed(str(getattr(error, "orig", None) or error)) from error
+
+
+async def _backup(
+    name: DatabaseName, metadata: MetaData, engine: AsyncEngine, destination: Path
+) -> Manifest:
     async with engine.connect() as connection:
         revision = await current_revision(connection, name)
         present = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
@@ -86,6 +96,15 @@ async def restore_database(
     name: DatabaseName, metadata: MetaData, engine: AsyncEngine, source: Path
 ) -> Manifest:
     """Replace the database's tables with those of the backup in `source`."""
+    try:
+        return await _restore(name, metadata, engine, source)
+    except (DBAPIError, OSError) as error:
+        raise BackupFailed(str(getattr(error, "orig", None) or error)) from error
+
+
+async def _restore(
+    name: DatabaseName, metadata: MetaData, engine: AsyncEngine, source: Path
+) -> Manifest:
     manifest = await asyncio.to_thread(read_manifest, source)
     backend = engine.url.get_backend_name()
     if manifest.name != name:

@@ -9,7 +9,8 @@ exact between any two backends. The copy ends by comparing every table's row cou
 checksum; only then does the progress table go, and, if asked, the source's tables.
 
 In `app.core` because it names no table: it copies the metadata it is handed (the CLI
-hands it `app.models`' trees) between the engines it is handed.
+hands it `app.models`' trees) between the engines it is handed. A little over 300 lines:
+the steps of a copy, each short, read best together in the order they run.
 """
 
 import asyncio
@@ -92,6 +93,16 @@ async def copy_database(
     job: CopyJob, report: Report, *, dry_run: bool = False, drop_source: bool = False
 ) -> None:
     """Copy, or continue copying, then verify; drop the source's tables only after that."""
+    try:
+        await _copy_database(job, report, dry_run=dry_run, drop_source=drop_source)
+    except (DBAPIError, OSError) as error:  # a server gone, a URL wrong, a right missing
+        raise CopyFailed(
+            f"{getattr(error, 'orig', None) or error} (what was copied stays: run the "
+            "command again to continue)"
+        ) from error
+
+
+async def _copy_database(job: CopyJob, report: Report, *, dry_run: bool, drop_source: bool) -> None:
     revision = await _source_revision(job)
     state = await _target_state(job)
     if dry_run:

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +24,7 @@ from sqlalchemy import func, select, table, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.core.db.sqlite_backups import backup_sqlite, load_sqlite
 from app.core.errors import DomainError
 
 
@@ -254,60 +254,8 @@ class SQLiteDumper:
         return f"SQLite {sqlite3.sqlite_version}"
 
     async def dump(self, engine: AsyncEngine, tables: list[str], path: Path) -> dict[str, int]:
-        return await asyncio.to_thread(_backup_sqlite, self.file, path, tables)
+        return await asyncio.to_thread(backup_sqlite, self.file, path, tables)
 
     async def load(self, engine: AsyncEngine, path: Path, obsolete: list[str]) -> None:
         await engine.dispose()  # no pooled connection may hold the file while it changes
-        await asyncio.to_thread(_load_sqlite, self.file, path, obsolete)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _backup_sqlite(live: Path, copy: Path, tables: list[str]) -> dict[str, int]:
-    with (
-        closing(sqlite3.connect(live)) as source,
-        closing(sqlite3.connect(copy, isolation_level=None)) as target,
-    ):
-        source.backup(target)
-        # The copy, never the live file, loses what is not this database's: in
-        # single-URL mode the file also holds the other database's tables.
-        names = target.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ).fetchall()
-        for (name,) in names:
-            if name not in tables:
-                target.execute(f"DROP TABLE {_quote(name)}")
-        target.execute("VACUUM")
-        return {
-            name: target.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0]  # noqa: S608
-            for name in tables
-        }
-
-
-def _load_sqlite(live: Path, backup: Path, obsolete: list[str]) -> None:
-    with closing(sqlite3.connect(live, isolation_level=None)) as connection:
-        connection.execute("ATTACH DATABASE ? AS backup", (str(backup),))
-        schema = connection.execute(
-            "SELECT type, name, sql FROM backup.sqlite_master "
-            "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type = 'index', rowid"
-        ).fetchall()
-        tables = [name for kind, name, _ in schema if kind == "table"]
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for name in [*obsolete, *tables]:
-                connection.execute(f"DROP TABLE IF EXISTS main.{_quote(name)}")
-            for kind, name, sql in schema:
-                connection.execute(sql)  # unqualified: it creates in main
-                if kind == "table":
-                    connection.execute(
-                        f"INSERT INTO main.{_quote(name)} SELECT * FROM backup.{_quote(name)}"  # noqa: S608
-                    )
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        finally:
-            connection.execute("DETACH DATABASE backup")
+        await asyncio.to_thread(load_sqlite, self.file, path, obsolete)
