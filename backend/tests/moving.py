@@ -48,6 +48,14 @@ async def migrated(backend: Backend, prefix: str, *, single: bool = False) -> Se
     )
 
 
+async def filled(backend: Backend, prefix: str, *, single: bool = False) -> Settings:
+    """New databases at the newest revision, filled through the API (`fill`)."""
+    settings = await migrated(backend, prefix, single=single)
+    async with serving_app(settings) as (app, client):
+        await fill(client, app)
+    return settings
+
+
 @asynccontextmanager
 async def serving_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     async with running(create_app(settings)) as app, client_for(app) as client:

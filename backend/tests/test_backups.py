@@ -20,6 +20,7 @@ from tests.conftest import Backend, make_settings, migrate, run_cli, url_string
 from tests.moving import (
     engine_on,
     fill,
+    filled,
     migrated,
     rows_of,
     serving_app,
@@ -63,9 +64,7 @@ def rewrite_manifest(source: Path, destination: Path, **changes: object) -> None
 async def test_a_restore_brings_back_every_row_of_the_backup(
     backend: Backend, tmp_path: Path
 ) -> None:
-    settings = await migrated(backend, "backup_round")
-    async with serving_app(settings) as (app, http):
-        await fill(http, app)
+    settings = await filled(backend, "backup_round")
     urls = {name: settings.resolved_database_url(name) for name in ("auth", "app")}
     before = {name: await rows_of(urls[name], models.METADATA[name]) for name in ("auth", "app")}
     files = {name: tmp_path / f"{name}.tar.gz" for name in ("auth", "app")}
@@ -86,7 +85,7 @@ async def test_a_restore_brings_back_every_row_of_the_backup(
         backend.name
     ]
     assert datetime.now(UTC) - manifest.created_at < timedelta(minutes=1)
-    async with serving_app(settings) as (app, http):
+    async with serving_app(settings) as (_, http):
         ada = await signed_in_headers(http, "ada@example.com")
         first = (await http.get(f"{API}/projects", headers=ada)).json()["items"][0]
         assert (await http.delete(f"{API}/projects/{first['id']}", headers=ada)).status_code == 204
@@ -110,15 +109,13 @@ async def test_a_restore_brings_back_every_row_of_the_backup(
 async def test_a_backup_in_a_shared_database_holds_and_replaces_only_its_own_tables(
     backend: Backend, tmp_path: Path
 ) -> None:
-    settings = await migrated(backend, "backup_shared", single=True)
+    settings = await filled(backend, "backup_shared", single=True)
     shared = settings.resolved_database_url("app")
-    async with serving_app(settings) as (app, http):
-        await fill(http, app)
     app_rows = await rows_of(shared, models.APP)
     file = tmp_path / "app.tar.gz"
 
     await backup(settings, "app", file)
-    async with serving_app(settings) as (app, http):
+    async with serving_app(settings) as (_, http):
         carol = await signed_up(http, "carol@example.com")
         made = await http.post(f"{API}/projects", json={"name": "later"}, headers=carol.headers)
         assert made.status_code == 201, made.text
@@ -189,9 +186,7 @@ async def test_restoring_an_older_revision_drops_the_later_tables(
 async def test_a_backup_the_code_cannot_restore_is_refused_and_nothing_changes(
     backend: Backend, tmp_path: Path
 ) -> None:
-    settings = await migrated(backend, "backup_refused")
-    async with serving_app(settings) as (app, http):
-        await fill(http, app)
+    settings = await filled(backend, "backup_refused")
     file = tmp_path / "app.tar.gz"
     await backup(settings, "app", file)
     app_url = settings.resolved_database_url("app")

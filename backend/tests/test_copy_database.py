@@ -32,6 +32,7 @@ from tests.moving import (
     count,
     engine_on,
     fill,
+    filled,
     migrated,
     rows_of,
     serving_app,
@@ -158,10 +159,9 @@ async def test_an_interrupted_copy_continues_where_it_stopped(
 async def test_a_target_changed_behind_the_copy_fails_verification_and_keeps_the_source(
     backend: Backend, target_backend: Backend
 ) -> None:
-    source = await migrated(backend, "copy_tampered", single=True)
-    async with serving_app(source) as (app, http):
-        await fill(http, app)
-        await add_projects(app.state.databases.app.engine, BULK)
+    source = await filled(backend, "copy_tampered", single=True)
+    async with engine_on(source.resolved_database_url("app")) as engine:
+        await add_projects(engine, BULK)
     target = await target_backend.create_database("copy_tampered_app")
     await interrupted_copy(source, target)
     await rename_first_project(target, "tampered")
@@ -185,10 +185,8 @@ async def test_splitting_a_single_url_deployment_loses_no_row(
     backend: Backend, target_backend: Backend
 ) -> None:
     """The README's procedure: copy, switch the URLs, drop the old tables."""
-    single = await migrated(backend, "copy_split", single=True)
+    single = await filled(backend, "copy_split", single=True)
     shared = single.resolved_database_url("app")
-    async with serving_app(single) as (app, http):
-        await fill(http, app)
     auth_rows = await rows_of(shared, models.AUTH)
     app_rows = await rows_of(shared, models.APP)
     target = await target_backend.create_database("copy_split_app")
@@ -214,9 +212,7 @@ async def test_splitting_a_single_url_deployment_loses_no_row(
 async def test_a_target_holding_other_rows_is_refused_and_left_alone(
     backend: Backend, target_backend: Backend
 ) -> None:
-    source = await migrated(backend, "copy_refused")
-    async with serving_app(source) as (app, http):
-        await fill(http, app)
+    source = await filled(backend, "copy_refused")
     target = await target_backend.create_database("copy_refused_target")
     await migrate("app", target)
     async with engine_on(target) as engine:

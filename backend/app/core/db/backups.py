@@ -14,6 +14,8 @@ In `app.core` because it names no table: it backs up the metadata it is handed.
 import asyncio
 import shutil
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -26,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import DatabaseName
-from app.core.db.dumps import BackupFailed, count_rows, dumper_for
+from app.core.db.dumps import BackupFailed, dumper_for, row_counts
 from app.core.db.revisions import current_revision, is_known, version_table_name
 from app.core.db.types import utc_now
 
@@ -54,10 +56,8 @@ async def backup_database(
 ) -> Manifest:
     """Write a backup of the database's tables to `destination`, replaced only once the
     new backup is complete."""
-    try:
+    with _database_errors_reported():
         return await _backup(name, metadata, engine, destination)
-    except (DBAPIError, OSError) as error:
-        raise BackupFailed(str(getattr(error, "orig", None) or error)) from error
 
 
 async def _backup(
@@ -96,10 +96,8 @@ async def restore_database(
     name: DatabaseName, metadata: MetaData, engine: AsyncEngine, source: Path
 ) -> Manifest:
     """Replace the database's tables with those of the backup in `source`."""
-    try:
+    with _database_errors_reported():
         return await _restore(name, metadata, engine, source)
-    except (DBAPIError, OSError) as error:
-        raise BackupFailed(str(getattr(error, "orig", None) or error)) from error
 
 
 async def _restore(
@@ -134,7 +132,7 @@ async def _restore(
         await dumper.load(engine, payload, obsolete)
     await engine.dispose()  # pooled connections may hold plans of the tables replaced
     async with engine.connect() as connection:
-        counts = await count_rows(connection, list(manifest.tables))
+        counts = await row_counts(connection, list(manifest.tables))
     wrong = [
         f"{table}: {counts[table]:,} rows, the manifest says {rows:,}"
         for table, rows in manifest.tables.items()
@@ -143,6 +141,15 @@ async def _restore(
     if wrong:
         raise BackupFailed(f"the restored rows do not match the manifest: {'; '.join(wrong)}")
     return manifest
+
+
+@contextmanager
+def _database_errors_reported() -> Iterator[None]:
+    """A server gone, a URL wrong, a right missing: a message, not a traceback."""
+    try:
+        yield
+    except (DBAPIError, OSError) as error:
+        raise BackupFailed(str(getattr(error, "orig", None) or error)) from error
 
 
 def read_manifest(source: Path) -> Manifest:

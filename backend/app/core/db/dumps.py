@@ -56,7 +56,7 @@ def dumper_for(url: URL) -> Dumper:
     return SQLiteDumper(url)
 
 
-async def count_rows(connection: AsyncConnection, tables: list[str]) -> dict[str, int]:
+async def row_counts(connection: AsyncConnection, tables: list[str]) -> dict[str, int]:
     counts = {}
     for name in tables:
         counts[name] = int(
@@ -109,6 +109,7 @@ class PostgresDumper:
             PGUSER=url.username,
             PGPASSWORD=url.password,
             PGDATABASE=self.database,
+            PGSSLMODE=str(url.query.get("ssl") or url.query.get("sslmode") or "") or None,
         )
 
     async def version(self) -> str:
@@ -123,8 +124,7 @@ class PostgresDumper:
                 # pg_dump reads the snapshot of this transaction, which stays open until
                 # it is done: the counts are those of the rows it writes.
                 exported = str(await snapshot.scalar(text("SELECT pg_export_snapshot()")))
-                counts = await count_rows(snapshot, tables)
-                patterns = [f'--table="{name.replace(chr(34), chr(34) * 2)}"' for name in tables]
+                counts = await row_counts(snapshot, tables)
                 await _run(
                     [
                         "pg_dump",
@@ -134,7 +134,7 @@ class PostgresDumper:
                         "--strict-names",
                         f"--snapshot={exported}",
                         f"--file={path}",
-                        *patterns,
+                        *(f"--table={_exactly(name)}" for name in tables),
                     ],
                     self.env,
                 )
@@ -159,6 +159,11 @@ class PostgresDumper:
             ],
             self.env,
         )
+
+
+def _exactly(name: str) -> str:
+    """A pg_dump pattern that matches the table `name` only (no wildcard, exact case)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 class MariaDBDumper:
