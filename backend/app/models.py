@@ -4,10 +4,11 @@ Alembic's env.py files, `init-db` and the erasure (which must see every app tabl
 read `AUTH` and `APP` from here; add each new models module below.
 """
 
+from typing import Literal
+
 from sqlalchemy import MetaData
 
 from app.auth import models as auth_models
-from app.core.config import DatabaseName
 from app.core.db.base import AppBase, AuthBase
 from app.orders import models as orders_models
 from app.products import models as products_models
@@ -18,5 +19,7 @@ APP = AppBase.metadata
 
 MODULES = (auth_models, orders_models, products_models, projects_models)
 
-# Each database's tables, by the name the settings and the CLI give it.
-METADATA: dict[DatabaseName, MetaData] = {"auth": AUTH, "app": APP}
+# The databases whose tables these models define and the migrations make, by name (an
+# extra database, EXTRA_DATABASES, has neither).
+Migrated = Literal["auth", "app"]
+METADATA: dict[Migrated, MetaData] = {"auth": AUTH, "app": APP}

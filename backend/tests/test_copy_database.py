@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from app import models
-from app.core.config import DatabaseName, Settings
+from app.core.config import Settings
 from tests.accounts import API
 from tests.conftest import (
     SELECTED,
@@ -106,7 +106,7 @@ async def test_a_copy_holds_every_row_and_serves_the_same_people(
     client: httpx.AsyncClient, app: FastAPI, settings: Settings, target_backend: Backend
 ) -> None:
     await fill(client, app)
-    sources: dict[DatabaseName, URL] = {
+    sources: dict[models.Migrated, URL] = {
         name: settings.resolved_database_url(name) for name in ("auth", "app")
     }
     before = {name: await rows_of(url, models.METADATA[name]) for name, url in sources.items()}

@@ -12,13 +12,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import models
 from app.cli.runner import run
-from app.core.config import DatabaseName
 from app.core.db.backups import backup_database, restore_database
 from app.core.db.registry import Databases
 from app.core.db.revisions import head
 from app.erasure.orphans import find_orphans
 
-Name = Annotated[DatabaseName, typer.Argument(help="The database: auth or app.")]
+Name = Annotated[models.Migrated, typer.Argument(help="The database: auth or app.")]
 
 
 def register(cli: typer.Typer) -> None:

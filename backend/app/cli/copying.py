@@ -10,7 +10,7 @@ import typer
 
 from app import models
 from app.cli.runner import run
-from app.core.config import ConfigError, DatabaseName, Settings, normalize_database_url
+from app.core.config import ConfigError, Settings, normalize_database_url
 from app.core.db.copying import CopyJob, copy_database
 from app.core.db.engines import create_engine_for
 from app.core.db.registry import Databases
@@ -21,7 +21,7 @@ def register(cli: typer.Typer) -> None:
 
 
 def copy_database_command(
-    name: Annotated[DatabaseName, typer.Argument(help="The database to copy: auth or app.")],
+    name: Annotated[models.Migrated, typer.Argument(help="The database to copy: auth or app.")],
     to: Annotated[
         str,
         typer.Option(
