@@ -21,6 +21,8 @@ from app.core.web.openapi import operation_id
 from app.core.web.protections import install_http_protections
 from app.dashboard import router as dashboard
 from app.erasure import router as erasure
+from app.essentials.cache.factory import create_cache
+from app.essentials.cache.stickiness import CacheStickiness
 from app.health import router as health
 from app.orders import router as orders
 from app.products import router as products
@@ -52,12 +54,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         check_database_names(app, settings)
         app.state.databases = create_databases(settings)
         trace_databases(app)
+        app.state.cache = create_cache(settings, app.state.databases)
+        # Read-your-writes holds on every worker: who wrote lately is kept in the cache.
+        app.state.databases.stickiness = CacheStickiness(app.state.cache)
         app.state.mailer = create_mailer(settings)
         logger.info(
-            "databases (%s mode): auth=%s app=%s",
+            "databases (%s mode): auth=%s app=%s; cache: %s",
             settings.database_mode.value,
             settings.resolved_database_url("auth").render_as_string(hide_password=True),
             settings.resolved_database_url("app").render_as_string(hide_password=True),
+            settings.cache_store,
         )
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, or each full collection walks it all and stalls every
@@ -72,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ):
                 yield
         finally:
+            await app.state.cache.close()
             await app.state.databases.dispose()
 
     app = FastAPI(

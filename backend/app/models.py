@@ -10,6 +10,7 @@ from sqlalchemy import MetaData
 
 from app.auth import models as auth_models
 from app.core.db.base import AppBase, AuthBase
+from app.essentials.cache import models as cache_models
 from app.orders import models as orders_models
 from app.products import models as products_models
 from app.projects import models as projects_models
@@ -17,7 +18,7 @@ from app.projects import models as projects_models
 AUTH = AuthBase.metadata
 APP = AppBase.metadata
 
-MODULES = (auth_models, orders_models, products_models, projects_models)
+MODULES = (auth_models, cache_models, orders_models, products_models, projects_models)
 
 # The databases whose tables these models define and the migrations make, by name (an
 # extra database, EXTRA_DATABASES, has neither).

@@ -7,6 +7,7 @@ may create databases); each test run makes its own databases on them.
 """
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -14,13 +15,15 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -146,21 +149,11 @@ async def _reachable(url: URL) -> str | None:
     return None
 
 
-@pytest.fixture(scope="session", params=SELECTED)
-async def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Backend]:
-    async with serving(request.param, tmp_path_factory) as server:
-        yield server
-
-
-@asynccontextmanager
-async def serving(name: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
-    """The backend `name`, whose databases made meanwhile are dropped afterwards; skipped
-    (failed under CI) when its server does not answer."""
+async def open_server(name: str, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    """The backend `name`, ready to make databases; skipped (failed under CI) when its
+    server does not answer."""
     if name == "sqlite":
-        yield Backend("sqlite", workdir=tmp_path_factory.mktemp("sqlite"))
-        return
+        return Backend("sqlite", workdir=tmp_path_factory.mktemp("sqlite"))
     variable, default = {
         "postgresql": ("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         "mariadb": ("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql"),
@@ -168,19 +161,66 @@ async def serving(name: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
     admin_url = normalize_database_url(variable, os.environ.get(variable, default))
     problem = await _reachable(admin_url)
     if problem is not None:
-        message = (
+        unreachable(
             f"{name} is not reachable at {admin_url.host}:{admin_url.port} "
             f"({problem}); set {variable} or start the server"
         )
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    server = Backend(name, admin_url=admin_url)
-    try:
-        yield server
-    finally:
+    return Backend(name, admin_url=admin_url)
+
+
+def unreachable(message: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session", params=SELECTED)
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Backend]:
+    server = await open_server(request.param, tmp_path_factory)
+    yield server
+    if not server.is_sqlite:
         for database in server.created:
             await server.drop_database(database)
+
+
+async def open_redis() -> str:
+    """TEST_REDIS_URL (default redis://127.0.0.1:6379/0), once it answers; skipped (failed
+    under CI) when it does not. Tests keep to keys of their own prefix (`unique_prefix`)
+    there, so that runs in parallel do not meet."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except RedisError as exc:
+        unreachable(f"Redis is not reachable at {url} ({exc}); set TEST_REDIS_URL or start it")
+    finally:
+        await client.aclose()
+    return url
+
+
+_prefixes = itertools.count()
+
+
+def unique_prefix() -> str:
+    """A cache prefix no other test and no other run uses: `t<pid>x<n>`."""
+    return f"t{RUN_ID}x{next(_prefixes)}"
+
+
+async def drop_test_keys(redis_url: str) -> None:
+    """Remove what this run's tests left in Redis (values and locks of their prefixes)."""
+    client = Redis.from_url(redis_url)
+    async for key in client.scan_iter(match=f"t{RUN_ID}x*"):
+        await client.unlink(key)
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> AsyncIterator[str]:
+    url = await open_redis()
+    yield url
+    await drop_test_keys(url)
 
 
 def alembic_config(database: str, url: URL) -> Config:
@@ -224,6 +264,21 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield started
 
 
+@asynccontextmanager
+async def two_workers(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, FastAPI]]:
+    """Two app instances on the same settings, as two uvicorn workers are: a client for
+    each, and the first app."""
+    async with (
+        running(create_app(settings)) as first,
+        running(create_app(settings)) as second,
+        client_for(first) as one,
+        client_for(second) as two,
+    ):
+        yield one, two, first
+
+
 def client_for(app: FastAPI) -> httpx.AsyncClient:
     # Errors are asserted as the client sees them, so the app's exceptions are not
     # re-raised into the test.
@@ -256,8 +311,9 @@ def url_string(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def cli_environment(settings: Settings) -> dict[str, str]:
-    """The environment of a command run against the test databases of `settings`."""
+def cli_environment(settings: Settings, **variables: str) -> dict[str, str]:
+    """The environment of a command run against the test databases of `settings`, with
+    `variables` more (CACHE_STORE="redis")."""
     environment = {
         name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES
     }
@@ -266,22 +322,23 @@ def cli_environment(settings: Settings) -> dict[str, str]:
         "APP_DATABASE_URL": url_string(settings.resolved_database_url("app")),
         "ENVIRONMENT": "test",
         "SECRET_KEY": TEST_SECRET,
+        **variables,
     }
 
 
 async def run_cli(
-    settings: Settings, *arguments: str, **extra_environment: str
+    settings: Settings, *arguments: str, **variables: str
 ) -> subprocess.CompletedProcess[str]:
     """`python -m app.cli ...` as an operator runs it, against the test databases, without
-    a terminal to prompt on."""
+    a terminal to prompt on; `variables` are more of its environment."""
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "app.cli", *arguments],
         cwd=BACKEND_DIR,
-        env=cli_environment(settings) | extra_environment,
+        env=cli_environment(settings, **variables),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=300,  # a copy of 20,000 rows on a loaded machine
         check=False,
     )

@@ -1,11 +1,18 @@
 """The management CLI, run as an operator would: `python -m app.cli ...` in backend/."""
 
+import asyncio
 import subprocess
 
 import httpx
+from fastapi import FastAPI
 
 from app.core.config import Settings
+from app.core.db.registry import create_databases
+from app.essentials.cache.database import DatabaseStore
+from app.essentials.cache.facade import Cache
+from app.essentials.cache.factory import create_cache
 from tests.accounts import API, bearer, login, signed_up
+from tests.caches import on_redis
 from tests.conftest import run_cli
 
 ME = f"{API}/users/me"
@@ -148,3 +155,69 @@ async def test_assign_role_with_an_unknown_role_fails_with_a_message(
     assert "overlord" in done.stderr
     assert "Traceback" not in done.stderr
     assert (await client.get(ME, headers=ada.headers)).json()["roles"] == ["member"]
+
+
+# --- cache -------------------------------------------------------------------------------
+
+
+async def test_cache_gc_removes_the_expired_entries_and_locks(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    cache: Cache = app.state.cache
+    for number in range(3):
+        await cache.put(f"old{number}", number, ttl=0.1)
+    await cache.put("live", "stays", ttl=60)
+    assert await cache.lock("abandoned", 0.1).acquire()
+    await asyncio.sleep(0.2)
+
+    done = await run_cli(settings, "cache", "gc")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "removed 4 expired cache entries"
+    assert await cache.get("live") == "stays"
+    again = await run_cli(settings, "cache", "gc")
+    assert again.stdout.strip() == "removed 0 expired cache entries"
+
+
+async def test_cache_clear_removes_this_prefixs_entries_only(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    cache: Cache = app.state.cache
+    other = Cache(DatabaseStore(app.state.databases.auth, "another-service"))
+    await cache.put("a", 1)
+    await cache.put("b", 2, ttl=60)
+    await other.put("a", "theirs")
+
+    done = await run_cli(settings, "cache", "clear")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "removed 2 cache entries under the prefix 'dualbase'"
+    assert await cache.many(["a", "b"]) == {}
+    assert await other.get("a") == "theirs"
+
+
+async def test_cache_clear_on_redis_removes_this_prefixs_keys_only(
+    settings: Settings, redis_url: str
+) -> None:
+    shared = on_redis(settings, redis_url)
+    mine = shared.cache_prefix
+    databases = create_databases(shared)
+    cache = create_cache(shared, databases)
+    other = create_cache(on_redis(settings, redis_url), databases)
+    try:
+        for number in range(3):
+            await cache.put(f"k{number}", number)
+        await other.put("k0", "theirs")
+
+        done = await run_cli(
+            settings, "cache", "clear", CACHE_STORE="redis", REDIS_URL=redis_url, CACHE_PREFIX=mine
+        )
+
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"removed 3 cache entries under the prefix {mine!r}"
+        assert await cache.many(["k0", "k1", "k2"]) == {}
+        assert await other.get("k0") == "theirs"
+    finally:
+        await cache.close()
+        await other.close()
+        await databases.dispose()

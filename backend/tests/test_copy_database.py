@@ -23,8 +23,8 @@ from tests.conftest import (
     Backend,
     make_settings,
     migrate,
+    open_server,
     run_cli,
-    serving,
     url_string,
 )
 from tests.moving import (
@@ -57,8 +57,10 @@ async def target_backend(
     if following[0] == backend.name:
         yield backend
         return
-    async with serving(following[0], tmp_path_factory) as server:
-        yield server
+    server = await open_server(following[0], tmp_path_factory)
+    yield server
+    for database in server.created:
+        await server.drop_database(database)
 
 
 async def copy(settings: Settings, name: str, target: URL, *options: str) -> str:

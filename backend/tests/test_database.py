@@ -1,4 +1,5 @@
-"""The session dependencies: which database a write lands in, commit, rollback, errors."""
+"""The session dependencies: which database a write lands in, commit, rollback, errors,
+and the work that waits for the commit (`on_commit`)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
 from app.core.db import liveness
+from app.core.db.sessions import on_commit, transaction
 from app.main import create_app
 from app.projects.models import Project
 from tests.accounts import API, signed_up
@@ -279,3 +281,42 @@ async def test_a_connection_that_dies_at_first_use_is_retried_once_by_the_creden
             await empty_tables(app)
     finally:
         await proxy.stop()
+
+
+# --- after the commit ----------------------------------------------------------------------
+
+
+async def test_on_commit_runs_after_the_commit_and_never_after_a_rollback(
+    client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    databases = app.state.databases
+    seen: list[str] = []
+
+    async def record_committed() -> None:  # what another connection sees by then
+        async with databases.app.autocommit() as connection:
+            names = await connection.scalars(select(Project.name).order_by(Project.id))
+            seen.append(",".join(names))
+
+    async def fail() -> None:
+        raise RuntimeError("the callback broke")
+
+    async with transaction(databases, "app") as app_db:
+        app_db.add(Project(owner_id=1, name="kept"))
+        on_commit(app_db, fail)
+        on_commit(app_db, record_committed)
+        await app_db.flush()
+        assert seen == []
+
+    async def write_then_fail() -> None:
+        async with transaction(databases, "app") as app_db:
+            app_db.add(Project(owner_id=1, name="dropped"))
+            on_commit(app_db, record_committed)
+            await app_db.flush()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        await write_then_fail()
+
+    assert seen == ["kept"]  # after the commit; the failing callback did not stop it
+    assert "an after-commit callback failed" in caplog.text
+    assert await count_projects(app.state.settings.resolved_database_url("app")) == 1

@@ -6,7 +6,7 @@ live together, below every package that needs to know who a user is.
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db.base import AuthBase, TimestampMixin
@@ -126,18 +126,3 @@ class PasswordResetToken(AuthBase):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
-
-
-class LoginFailure(AuthBase):
-    """A failed sign-in, kept for the lockout window; in the database, so every worker counts."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_email_failed_at", "email", "failed_at"),
-        Index("ix_login_failures_address_failed_at", "address", "failed_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    address: Mapped[str] = mapped_column(String(45))
-    failed_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.auth import accounts, api_keys, password_reset, signin
+from app.auth import accounts, api_keys, lockout, password_reset, signin
 from app.auth.dependencies import ClientDep, SessionUser
 from app.auth.schemas import (
     ApiKeyCreate,
@@ -25,6 +25,7 @@ from app.core.db.sessions import AuthDb
 from app.core.web.dependencies import MailerDep, SettingsDep
 from app.core.web.openapi import errors
 from app.core.web.params import PathId
+from app.essentials.cache.dependencies import CacheDep
 
 TAG = {
     "name": "auth",
@@ -47,13 +48,14 @@ async def login(
     *,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     auth_db: AuthDb,
+    cache: CacheDep,
     settings: SettingsDep,
     client: ClientDep,
 ) -> TokenPair:
     """Sign in with the OAuth2 password form (`username` is the email)."""
     email = str(normalize_email(form.username))[:320]
     return await signin.login(
-        auth_db, settings, email=email, password=form.password[:1024], client=client
+        auth_db, cache, settings, email=email, password=form.password[:1024], client=client
     )
 
 
@@ -94,16 +96,20 @@ async def revoke_session(*, session_id: PathId, user: SessionUser, auth_db: Auth
     await signin.revoke_session(auth_db, user.id, session_id)
 
 
-@router.post("/password-reset/request", status_code=202, responses=errors(422))
+@router.post("/password-reset/request", status_code=202, responses=errors(422, 429))
 async def request_password_reset(
     *,
     body: PasswordResetRequest,
     auth_db: AuthDb,
+    cache: CacheDep,
     settings: SettingsDep,
+    client: ClientDep,
     mailer: MailerDep,
     background: BackgroundTasks,
 ) -> ResetRequested:
-    """Mail a reset link if the account exists; the answer is the same either way."""
+    """Mail a reset link if the account exists; the answer is the same either way. Too
+    many requests for an email, or from an address, are a 429 for a while."""
+    await lockout.count_reset_request(cache, settings, body.email, client.address)
     started = await password_reset.start(auth_db, settings, body.email)
     if started is not None:
         user, token = started

@@ -1,12 +1,14 @@
 """Signing in and staying signed in: the login, token rotation, and login sessions.
 
 Every function takes the auth database's session first and never imports FastAPI.
-A few paths commit before raising: a failed login must be counted, and a replayed
-refresh token must revoke its session, even though the request itself fails.
+A replayed refresh token commits before raising: the session must be revoked even though
+the request itself fails. Failed logins count in the cache (`lockout`), outside any
+transaction of the auth database: before it, or once it has committed.
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +17,11 @@ from app.auth import lockout
 from app.auth.models import LoginSession, User
 from app.auth.schemas import TokenPair
 from app.core.config import Settings
+from app.core.db.sessions import on_commit
 from app.core.db.types import utc_now
 from app.core.errors import NotFound, Unauthorized
 from app.core.security import InvalidToken, create_token, decode_token, new_secret, verify_password
+from app.essentials.cache.facade import Cache
 
 BAD_CREDENTIALS = "Incorrect email or password"
 
@@ -31,18 +35,27 @@ class Client:
 
 
 async def login(
-    auth_db: AsyncSession, settings: Settings, *, email: str, password: str, client: Client
+    auth_db: AsyncSession,
+    cache: Cache,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    client: Client,
 ) -> TokenPair:
     """Check the password (or a dummy hash, for an unknown email) and open a login session."""
-    await lockout.ensure_not_locked_out(auth_db, settings, email, client.address)
+    await lockout.ensure_not_locked_out(cache, settings, email, client.address)
     user = await auth_db.scalar(select(User).where(User.email == email))
     valid, new_hash = await verify_password(password, user.hashed_password if user else None)
     if user is None or not valid or not user.is_active:
-        await lockout.record_failure(auth_db, email, client.address)
+        # Nothing to keep; and on SQLite the cache's writes wait for the auth database's
+        # one writer, which this transaction would otherwise still be.
+        await auth_db.rollback()
+        await lockout.record_failure(cache, settings, email, client.address)
         raise Unauthorized(BAD_CREDENTIALS, code="invalid_credentials")
     if new_hash is not None:  # an outdated hash (bcrypt, weaker argon2): upgrade it now
         user.hashed_password = new_hash
-    await lockout.clear_failures(auth_db, email)
+    on_commit(auth_db, partial(lockout.clear_failures, cache, settings, email, client.address))
     session = LoginSession(
         user_id=user.id,
         refresh_jti=new_secret(16),

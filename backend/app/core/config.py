@@ -178,6 +178,14 @@ class Settings(BaseSettings):
     db_echo: bool = False
     health_check_timeout: float = Field(default=3.0, gt=0)
 
+    # The cache (README: "Cache"): "database" keeps it in the auth database, "redis" in
+    # REDIS_URL, "memory" in each process (tests and scripts only: workers do not share it).
+    cache_store: Literal["database", "redis", "memory"] = "database"
+    # Starts every key, so that several services can share one store; `cache clear`
+    # removes this prefix's keys only.
+    cache_prefix: str = Field(default="dualbase", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "dualbase"
     jwt_audience: str = "dualbase-api"
@@ -190,6 +198,11 @@ class Settings(BaseSettings):
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_minutes: int = Field(default=15, ge=1)
+    # Reset requests per email and per client address in a window: more are answered 429,
+    # whether or not the account exists.
+    password_reset_max_per_email: int = Field(default=3, ge=1)
+    password_reset_max_per_address: int = Field(default=10, ge=1)
+    password_reset_window_minutes: int = Field(default=15, ge=1)
 
     # Where password-reset mail goes: "console" prints it (development), "smtp" sends it.
     mail_backend: Literal["console", "smtp"] = "console"
@@ -254,7 +267,7 @@ class Settings(BaseSettings):
             raise ConfigError("EXTRA_DATABASES names a database twice")
         return names
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "cache_store", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -269,6 +282,16 @@ class Settings(BaseSettings):
                     "OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL "
                     "(the collector's OTLP/HTTP port, e.g. http://localhost:4318)"
                 )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                "REDIS_URL must be a redis://, rediss:// or unix:// URL "
+                "(e.g. redis://127.0.0.1:6379/0)"
+            )
         return value
 
     @field_validator("data_dir")

@@ -6,6 +6,7 @@ from app.core.db.sessions import AppDb
 from app.core.db.types import parse_id
 from app.core.web.openapi import errors
 from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from app.essentials.cache.dependencies import CacheDep
 from app.orders import service
 from app.orders.dependencies import OrderReader, OrderWriter, ReadableOrder, WritableOrder
 from app.orders.schemas import OrderCreate, OrderRead, OrderSummary
@@ -19,10 +20,12 @@ router = APIRouter(prefix="/orders", tags=[TAG["name"]])
 
 
 @router.post("", status_code=201, responses=errors(401, 403, 404, 409, 422))
-async def place_order(*, body: OrderCreate, user: OrderWriter, app_db: AppDb) -> OrderRead:
+async def place_order(
+    *, body: OrderCreate, user: OrderWriter, app_db: AppDb, cache: CacheDep
+) -> OrderRead:
     """Take the stock and record the prices of the moment; too little stock is a 409
     naming the product, and then nothing is taken."""
-    return OrderRead.model_validate(await service.place(app_db, user.id, body))
+    return OrderRead.model_validate(await service.place(app_db, cache, user.id, body))
 
 
 @router.get("", responses=errors(400, 401, 403, 422))
@@ -40,6 +43,6 @@ async def read_order(*, order: ReadableOrder) -> OrderRead:
 
 
 @router.post("/{order_id}/cancel", responses=errors(401, 403, 404, 409, 422))
-async def cancel_order(*, order: WritableOrder, app_db: AppDb) -> OrderRead:
+async def cancel_order(*, order: WritableOrder, app_db: AppDb, cache: CacheDep) -> OrderRead:
     """Cancel and put the stock back; a second cancel is a 409."""
-    return OrderRead.model_validate(await service.cancel(app_db, order))
+    return OrderRead.model_validate(await service.cancel(app_db, cache, order))

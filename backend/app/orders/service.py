@@ -2,7 +2,8 @@
 
 `UPDATE products SET stock = stock - :n WHERE id = :id AND stock >= :n` either takes
 the whole quantity or matches no row; the row lock it holds makes concurrent orders
-queue behind it, so stock can never go below zero however many orders race.
+queue behind it, so stock can never go below zero however many orders race. Taking and
+putting back stock changes the catalogue readers see (`catalogue.changed`).
 """
 
 from collections import Counter
@@ -16,12 +17,14 @@ from sqlalchemy.orm import selectinload
 from app.core.db.queries import count_rows
 from app.core.db.types import MAX_AMOUNT
 from app.core.errors import Conflict, InvalidData, NotFound
+from app.essentials.cache.facade import Cache
 from app.orders.models import Order, OrderItem, OrderStatus
 from app.orders.schemas import OrderCreate
+from app.products import catalogue
 from app.products.models import Product
 
 
-async def place(app_db: AsyncSession, owner_id: int, data: OrderCreate) -> Order:
+async def place(app_db: AsyncSession, cache: Cache, owner_id: int, data: OrderCreate) -> Order:
     wanted = Counter[int]()
     for line in data.items:
         wanted[line.product_id] += line.quantity
@@ -36,6 +39,7 @@ async def place(app_db: AsyncSession, owner_id: int, data: OrderCreate) -> Order
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             await _refuse(app_db, product_id, quantity)
+    catalogue.changed(app_db, cache)
     prices = dict(
         (
             await app_db.execute(select(Product.id, Product.price).where(Product.id.in_(wanted)))
@@ -83,7 +87,7 @@ async def list_page(
     return list(await app_db.scalars(query))
 
 
-async def cancel(app_db: AsyncSession, order: Order) -> Order:
+async def cancel(app_db: AsyncSession, cache: Cache, order: Order) -> Order:
     """Cancel once: the status flip is guarded, so stock is restored exactly once."""
     now = datetime.now(UTC)
     flipped = await app_db.execute(
@@ -101,6 +105,7 @@ async def cancel(app_db: AsyncSession, order: Order) -> Order:
             .values(stock=Product.stock + item.quantity)
             .execution_options(synchronize_session=False)
         )
+    catalogue.changed(app_db, cache)
     await app_db.refresh(order, ["status", "cancelled_at", "updated_at"])
     return order
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, Connection
 from app.core.config import DatabaseName, Settings
 from app.core.db.engines import create_engine_for
 from app.core.db.revisions import version_table_name
-from app.core.db.types import Money, UTCDateTime
+from app.core.db.types import ExactString, Money, UTCDateTime
 
 
 def run_migrations(database: DatabaseName, metadata: MetaData) -> None:
@@ -75,4 +75,10 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
         return "sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), 'mysql')"
     if type_ == "type" and isinstance(obj, Money):
         return "sa.Numeric(12, 2).with_variant(sa.BigInteger(), 'sqlite')"
+    if type_ == "type" and isinstance(obj, ExactString):
+        autogen_context.imports.add("from sqlalchemy.dialects import mysql")
+        return (
+            f"sa.String(length={obj.length})"
+            f".with_variant(mysql.VARBINARY(length={obj.length}), 'mysql')"
+        )
     return False

@@ -5,7 +5,6 @@ AuthDb` or `app_db: AppDb`, a session committed when the handler returns and rol
 back when it raises. Outages of the database whose call failed become 503s.
 """
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,7 +20,7 @@ from app.core.db.base import AppSession, AuthSession
 from app.core.db.failures import is_outage, is_read_only_refusal
 from app.core.db.registry import Database, Databases
 from app.core.db.routing import ROUTE, ReadRoute, replica_connection
-from app.core.errors import DatabaseReadOnly, DatabaseUnavailable
+from app.core.errors import DatabaseReadOnly, DatabaseUnavailable, DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +34,9 @@ def on_commit(session: AsyncSession, callback: AfterCommit) -> None:
     dropped if it rolls back (Django's `transaction.on_commit`).
 
     For what must only happen once the data is there for everyone to read: invalidating
-    a cache, waking a relay. It runs before the request's answer is sent; an error in it
-    is logged and does not undo the commit.
+    a cache (a reader between the write and the commit would otherwise store the old rows
+    as the new state), waking a relay. It runs before the request's answer is sent; an
+    error in it is logged and does not undo the commit.
     """
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
@@ -90,13 +90,16 @@ async def rollback_quietly(session: AsyncSession) -> None:
 
 
 async def run_after_commit(session: AsyncSession) -> None:
-    """Run the callbacks `on_commit` registered on `session`; its transaction has committed."""
-    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
-    for result in await asyncio.gather(
-        *(callback() for callback in callbacks), return_exceptions=True
-    ):
-        if isinstance(result, BaseException):
-            logger.error("an after-commit callback failed", exc_info=result)
+    """Run the callbacks `on_commit` registered on `session`, whose transaction has
+    committed. The committed writes stand whatever a callback does: its error is logged,
+    and the next callback still runs."""
+    for callback in session.info.pop(_AFTER_COMMIT, ()):
+        try:
+            await callback()
+        except DomainError as error:  # expected, such as an outage: no traceback
+            logger.warning("an after-commit callback failed: %s", error.detail)
+        except Exception:
+            logger.exception("an after-commit callback failed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, Numeric
+from sqlalchemy import BigInteger, DateTime, Integer, Numeric, String
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -89,3 +90,36 @@ class Money(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return (Decimal(int(value)) / 100).quantize(self._CENT)
         return Decimal(value).quantize(self._CENT)
+
+
+class ExactString(TypeDecorator[str]):
+    """A string that compares byte for byte on every backend, for keys.
+
+    MySQL's text collations fold case and ignore trailing spaces (`'Key' = 'key '` under
+    utf8mb4_unicode_ci), so there the column is binary (VARBINARY) and is read back as
+    text. The length is in bytes on MySQL and characters elsewhere: keep values within
+    that many bytes of UTF-8.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(_VarBinaryOfText(self.length))
+        return dialect.type_descriptor(String(self.length))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return value.decode() if isinstance(value, bytes) else value
+
+
+class _VarBinaryOfText(mysql.VARBINARY):
+    """VARBINARY whose values are sent as text, which the server stores as their bytes:
+    aiomysql cannot send bytes parameters."""
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None

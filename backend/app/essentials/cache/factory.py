@@ -1,0 +1,29 @@
+"""`create_cache`: the cache that `CACHE_STORE` names, built once per process."""
+
+from redis.asyncio import Redis
+
+from app.core.config import Settings
+from app.core.db.registry import Databases
+from app.essentials.cache.database import DatabaseStore
+from app.essentials.cache.facade import Cache
+from app.essentials.cache.memory import MemoryStore
+from app.essentials.cache.redis_store import RedisStore
+from app.essentials.cache.store import Store
+
+
+def create_cache(settings: Settings, databases: Databases) -> Cache:
+    """The configured cache. Nothing connects yet: a store that is down shows on use."""
+    store: Store
+    if settings.cache_store == "redis":
+        client = Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            decode_responses=True,
+            socket_connect_timeout=settings.db_connect_timeout,
+            socket_timeout=settings.db_connect_timeout,
+        )
+        store = RedisStore(client, settings.cache_prefix)
+    elif settings.cache_store == "memory":
+        store = MemoryStore(settings.cache_prefix)
+    else:
+        store = DatabaseStore(databases.auth, settings.cache_prefix)
+    return Cache(store)
