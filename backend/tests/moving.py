@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app import models
 from app.core.config import BACKEND_DIR, Settings
+from app.essentials.cache.models import CacheEntry
 from app.main import create_app
 from app.projects.models import Project
 from tests.accounts import API, an_admin, bearer, login, signed_up
@@ -105,6 +106,18 @@ async def fill(client: httpx.AsyncClient, app: FastAPI) -> None:
     assert cancelled.status_code == 200, cancelled.text
 
 
+# Keys that PostgreSQL's locale, MariaDB's binary keys and SQLite sort three ways.
+CACHE_KEYS = ("apple", "Banana", "banana", "_under", "Zebra", "été", "e\u0301te", "key ", "日本")
+
+
+async def add_cache_entries(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(CacheEntry),
+            [{"key": key, "value": f'"{key}"', "expires_at": None} for key in CACHE_KEYS],
+        )
+
+
 async def add_projects(engine: AsyncEngine, count: int, owner_id: int = 1) -> None:
     now = datetime.now(UTC)
     rows = [
@@ -125,17 +138,15 @@ async def engine_on(url: URL) -> AsyncIterator[AsyncEngine]:
 
 
 async def rows_of(url: URL, metadata: MetaData) -> Rows:
-    """Every row of every table of `metadata`, in primary-key order, as the models read it."""
+    """Every row of every table of `metadata` as the models read it, sorted by primary key
+    here rather than by the database, whose collation may sort text keys its own way."""
+    rows: Rows = {}
     async with engine_on(url) as engine, engine.connect() as connection:
-        return {
-            table.name: [
-                tuple(row)
-                for row in await connection.execute(
-                    select(table).order_by(*table.primary_key.columns)
-                )
-            ]
-            for table in metadata.sorted_tables
-        }
+        for table in metadata.sorted_tables:
+            positions = [list(table.columns).index(column) for column in table.primary_key]
+            read = [tuple(row) for row in await connection.execute(select(table))]
+            rows[table.name] = sorted(read, key=lambda row: [row[at] for at in positions])
+    return rows
 
 
 async def count(url: URL, table_name: str) -> int:

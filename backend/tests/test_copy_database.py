@@ -28,6 +28,8 @@ from tests.conftest import (
     url_string,
 )
 from tests.moving import (
+    CACHE_KEYS,
+    add_cache_entries,
     add_projects,
     count,
     engine_on,
@@ -108,6 +110,7 @@ async def test_a_copy_holds_every_row_and_serves_the_same_people(
     client: httpx.AsyncClient, app: FastAPI, settings: Settings, target_backend: Backend
 ) -> None:
     await fill(client, app)
+    await add_cache_entries(app.state.databases["auth"].engine)
     sources: dict[models.Migrated, URL] = {
         name: settings.resolved_database_url(name) for name in ("auth", "app")
     }
@@ -119,6 +122,7 @@ async def test_a_copy_holds_every_row_and_serves_the_same_people(
         assert f"creating the {name} tables in the target" in output
         assert "done: every table matches the source" in output
 
+    assert {row[0] for row in before["auth"]["cache"]} >= set(CACHE_KEYS)
     assert await rows_of(targets["auth"], models.AUTH) == before["auth"]
     assert await rows_of(targets["app"], models.APP) == before["app"]
     assert await tables_in(targets["app"]) == APP_TABLES  # the progress table is gone
