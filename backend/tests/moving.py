@@ -106,7 +106,8 @@ async def fill(client: httpx.AsyncClient, app: FastAPI) -> None:
     assert cancelled.status_code == 200, cancelled.text
 
 
-# Keys that PostgreSQL's locale, MariaDB's binary keys and SQLite sort three ways.
+# Keys that collations disagree on (case, accents, a trailing space, scripts): a PostgreSQL
+# server with a locale's collation sorts them unlike MariaDB's binary keys and SQLite.
 CACHE_KEYS = ("apple", "Banana", "banana", "_under", "Zebra", "été", "e\u0301te", "key ", "日本")
 
 
