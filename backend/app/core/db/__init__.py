@@ -7,5 +7,12 @@
 - `registry`: the named databases of one process (`Databases`), built from settings;
 - `sessions`: transactions and the request dependencies (`AuthDb`, `AppDb`);
 - `queries`: small statements every domain needs (row counts);
-- `migrations`: what both Alembic trees' `env.py` share.
+- `migrations`: what both Alembic trees' `env.py` share;
+- `revisions`: the Alembic revision a database is at, and whether the code knows it;
+- `keyset`: reading a whole table in primary-key batches;
+- `checksums`: row counts and checksums that agree across backends;
+- `identities`: id counters set past the ids written explicitly;
+- `copying`: one database's tables copied to another database, resumably, verified;
+- `dumps`, `sqlite_backups`, `backups`: a database backed up with its backend's own
+  tool, and restored.
 """
