@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from app import models
 from app.core.config import Settings
-from app.core.db.backups import read_manifest
 from app.core.db.revisions import head
+from app.core.db.transfer.backups import read_manifest
 from tests.accounts import API, an_admin, signed_up
 from tests.conftest import Backend, make_settings, migrate, run_cli, url_string
 from tests.moving import (

@@ -1,4 +1,4 @@
-"""Backups: `backup` and `restore`, with the backend's own tools (`app.core.db.backups`).
+"""Backups: `backup` and `restore`, with the backend's own tools (`app.core.db.transfer.backups`).
 
 A restore ends with the orphan check (`app.erasure`): one database restored older
 than the other is how app rows come to belong to users the auth database never had.
@@ -12,9 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import models
 from app.cli.runner import run
-from app.core.db.backups import backup_database, restore_database
 from app.core.db.registry import Databases
 from app.core.db.revisions import head
+from app.core.db.transfer.backups import backup_database, restore_database
 from app.erasure.orphans import find_orphans
 
 Name = Annotated[models.Migrated, typer.Argument(help="The database: auth or app.")]

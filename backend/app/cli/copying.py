@@ -1,6 +1,6 @@
 """Moving a database elsewhere: `copy-database`.
 
-The work is `app.core.db.copying`'s; this hands it the tables of the named database
+The work is `app.core.db.transfer.copying`'s; this hands it the tables of the named database
 (`app.models`) and its configured engine as the source.
 """
 
@@ -11,9 +11,9 @@ import typer
 from app import models
 from app.cli.runner import run
 from app.core.config import ConfigError, Settings, normalize_database_url
-from app.core.db.copying import CopyJob, copy_database
 from app.core.db.engines import create_engine_for
 from app.core.db.registry import Databases
+from app.core.db.transfer.copying import CopyJob, copy_database
 
 
 def register(cli: typer.Typer) -> None:

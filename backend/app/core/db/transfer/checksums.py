@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.db.keyset import batches
+from app.core.db.transfer.keyset import batches
 
 _MODULUS = 2**256
 

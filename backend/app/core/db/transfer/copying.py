@@ -37,9 +37,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import DatabaseName
-from app.core.db.checksums import compare_tables
-from app.core.db.identities import follow_explicit_ids
-from app.core.db.keyset import Key, batches, dump_key, key_of, load_key
 from app.core.db.revisions import (
     current_revision,
     head,
@@ -48,6 +45,9 @@ from app.core.db.revisions import (
     version_table,
     version_table_name,
 )
+from app.core.db.transfer.checksums import compare_tables
+from app.core.db.transfer.identities import follow_explicit_ids
+from app.core.db.transfer.keyset import Key, batches, dump_key, key_of, load_key
 from app.core.errors import DomainError
 
 Report = Callable[[str], None]

@@ -24,7 +24,7 @@ from sqlalchemy import func, select, table, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.db.sqlite_backups import backup_sqlite, load_sqlite
+from app.core.db.transfer.sqlite_backups import backup_sqlite, load_sqlite
 from app.core.errors import DomainError
 
 

@@ -28,8 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import DatabaseName
-from app.core.db.dumps import BackupFailed, dumper_for, row_counts
 from app.core.db.revisions import current_revision, is_known, version_table_name
+from app.core.db.transfer.dumps import BackupFailed, dumper_for, row_counts
 from app.core.db.types import utc_now
 
 MANIFEST = "manifest.json"
