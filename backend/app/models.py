@@ -4,6 +4,10 @@ Alembic's env.py files, `init-db` and the erasure (which must see every app tabl
 read `AUTH` and `APP` from here; add each new models module below.
 """
 
+from typing import Literal
+
+from sqlalchemy import MetaData
+
 from app.auth import models as auth_models
 from app.core.db.base import AppBase, AuthBase
 from app.essentials.cache import models as cache_models
@@ -25,3 +29,8 @@ MODULES = (
     products_models,
     projects_models,
 )
+
+# The databases whose tables these models define and the migrations make, by name (an
+# extra database, EXTRA_DATABASES, has neither).
+Migrated = Literal["auth", "app"]
+METADATA: dict[Migrated, MetaData] = {"auth": AUTH, "app": APP}

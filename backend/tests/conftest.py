@@ -316,29 +316,34 @@ def url_string(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def run_cli(
-    settings: Settings, *arguments: str, **variables: str
-) -> subprocess.CompletedProcess[str]:
-    """`python -m app.cli ...` as an operator runs it, against the test databases, without
-    a terminal to prompt on; `variables` are more of its environment (CACHE_STORE="redis")."""
+def cli_environment(settings: Settings, **variables: str) -> dict[str, str]:
+    """The environment of a command run against the test databases of `settings`, with
+    `variables` more (CACHE_STORE="redis")."""
     environment = {
         name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES
     }
-    environment |= {
+    return environment | {
         "AUTH_DATABASE_URL": url_string(settings.resolved_database_url("auth")),
         "APP_DATABASE_URL": url_string(settings.resolved_database_url("app")),
         "ENVIRONMENT": "test",
         "SECRET_KEY": TEST_SECRET,
         **variables,
     }
+
+
+async def run_cli(
+    settings: Settings, *arguments: str, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m app.cli ...` as an operator runs it, against the test databases, without
+    a terminal to prompt on; `variables` are more of its environment."""
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "app.cli", *arguments],
         cwd=BACKEND_DIR,
-        env=environment,
+        env=cli_environment(settings, **variables),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a copy of 20,000 rows on a loaded machine
         check=False,
     )

@@ -136,7 +136,7 @@ def test_a_heartbeat_timeout_shorter_than_two_heartbeats_is_refused() -> None:
 def test_pool_defaults_give_the_auth_database_the_smaller_pool() -> None:
     settings = make_settings()
 
-    assert (settings.pool_size("auth"), settings.pool_size("app")) == (10, 30)
+    assert (settings.pool_size("auth"), settings.pool_size("app")) == (5, 20)
     assert settings.db_pool_recycle > 0
 
 
@@ -158,8 +158,8 @@ async def test_separate_mode_has_two_engines_with_their_own_pool_sizes(tmp_path:
     databases = create_databases(make_settings(data_dir=tmp_path))
     try:
         assert not databases.shared
-        assert databases.auth.engine.pool.size() == 10  # type: ignore[attr-defined]
-        assert databases.app.engine.pool.size() == 30  # type: ignore[attr-defined]
+        assert databases.auth.engine.pool.size() == 5  # type: ignore[attr-defined]
+        assert databases.app.engine.pool.size() == 20  # type: ignore[attr-defined]
     finally:
         await databases.dispose()
 

@@ -191,7 +191,7 @@ async def test_databases_at_one_url_share_one_engine_and_a_pool_sized_for_all(
     databases = create_databases(settings)  # engines connect lazily: no server needed
     try:
         assert databases["reports"].engine is databases.auth.engine
-        assert databases.auth.engine.pool.size() == 10 + 30 + 4  # type: ignore[attr-defined]
+        assert databases.auth.engine.pool.size() == 5 + 20 + 4  # type: ignore[attr-defined]
         # Read-only is a property of the connections: a read-only database gets its own.
         assert databases["archive"].engine is not databases.auth.engine
         assert [name for name, _ in databases.distinct_engines()] == ["shared", "archive"]

@@ -169,9 +169,11 @@ class Settings(BaseSettings):
     replica_sticky_seconds: float = Field(default=2.0, ge=0)
     replica_max_lag_seconds: float = Field(default=5.0, gt=0)
 
-    auth_db_pool_size: int = Field(default=10, ge=1)
-    app_db_pool_size: int = Field(default=30, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    # Per worker: with WEB_CONCURRENCY workers, a server sees that many times these. The
+    # defaults let three workers stay within PostgreSQL's default 100 connections.
+    auth_db_pool_size: int = Field(default=5, ge=1)
+    app_db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout: float = Field(default=10.0, gt=0)
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_connect_timeout: float = Field(default=5.0, gt=0)

@@ -8,7 +8,7 @@ erasure interrupted and never finished. This finds them, and removes them on req
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 
 from app.auth.models import User
 from app.core.db.integrity import integrity_session
@@ -33,7 +33,7 @@ async def find_orphans(databases: Databases) -> OrphanReport:
     async with integrity_session(databases, "app", "orphans: owners of app rows") as app_db:
         owners: set[int] = set()
         for table in owned_tables():
-            owners.update(await app_db.scalars(select(distinct(table.c[OWNER_COLUMN]))))
+            owners.update(await app_db.scalars(select(table.c[OWNER_COLUMN]).distinct()))
     async with integrity_session(databases, "auth", "orphans: existing users") as auth_db:
         existing: set[int] = set()
         for chunk in _chunks(sorted(owners)):

@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL, Connection
 
 from app.core.config import DatabaseName, Settings
 from app.core.db.engines import create_engine_for
+from app.core.db.revisions import version_table_name
 from app.core.db.types import ExactString, Money, UTCDateTime
 
 
@@ -27,7 +28,7 @@ def run_migrations(database: DatabaseName, metadata: MetaData) -> None:
     url: URL = config.attributes.get("database_url") or Settings().resolved_database_url(database)
     options: dict[str, Any] = {
         "target_metadata": metadata,
-        "version_table": f"alembic_version_{database}",
+        "version_table": version_table_name(database),
         "include_name": _only_tables_of(metadata),
         "render_as_batch": url.get_backend_name() == "sqlite",
         "compare_type": True,
