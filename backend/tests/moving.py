@@ -18,6 +18,7 @@ from app import models
 from app.core.config import BACKEND_DIR, Settings
 from app.essentials.cache.models import CacheEntry
 from app.main import create_app
+from app.orders.jobs import send_order_confirmation
 from app.projects.models import Project
 from tests.accounts import API, an_admin, bearer, login, signed_up
 from tests.conftest import (
@@ -29,6 +30,7 @@ from tests.conftest import (
     running,
     url_string,
 )
+from tests.queue_support import run_app_jobs
 
 Rows = dict[str, list[tuple[Any, ...]]]
 
@@ -65,7 +67,8 @@ async def serving_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
 
 async def fill(client: httpx.AsyncClient, app: FastAPI) -> None:
     """Rows in every kind of table, made as users make them: accounts, sign-ins (and a
-    failed one), an API key, a reset token, projects, products with prices, orders."""
+    failed one), an API key, a reset token, projects, products with prices, orders, the
+    jobs they queued (run), and an outbox message not yet relayed."""
     boss = await an_admin(client, app)
     ada = await signed_up(client, "ada@example.com")
     bob = await signed_up(client, "bob@example.com")
@@ -104,6 +107,12 @@ async def fill(client: httpx.AsyncClient, app: FastAPI) -> None:
         assert order.status_code == 201, order.text
     cancelled = await client.post(f"{API}/orders/{order.json()['id']}/cancel", headers=bob.headers)
     assert cancelled.status_code == 200, cancelled.text
+    await run_app_jobs(app)  # the reset token is made by its job
+    # As left by a process that died between the order's commit and the relay.
+    async with app.state.databases.app.sessions() as app_db:
+        staged = send_order_confirmation.message(order_id=order.json()["id"])
+        await app.state.outbox.stage(app_db, staged)
+        await app_db.commit()
 
 
 # Keys that collations disagree on (case, accents, a trailing space, scripts): a PostgreSQL
