@@ -22,7 +22,8 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('user_id', sa.BigInteger(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_credential_changes'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credential_changes')),
+    sqlite_autoincrement=True,
     )
     op.create_index(op.f('ix_credential_changes_created_at'), 'credential_changes', ['created_at'], unique=False)
 

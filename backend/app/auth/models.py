@@ -138,6 +138,9 @@ class CredentialChange(AuthBase):
     """
 
     __tablename__ = "credential_changes"
+    # Followers read ids forward: SQLite must never hand out an id again once the rows
+    # below it are pruned (AUTOINCREMENT); PostgreSQL's and MariaDB's counters never do.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger)
