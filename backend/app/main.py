@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from app.auth import router as auth
 from app.auth.changes import following
-from app.auth.dependencies import require_permissions
+from app.auth.dependencies import current_user, require_permissions
 from app.auth.principals import PrincipalCache
 from app.core.config import API_PREFIX, Settings
 from app.core.db.routing import monitoring
@@ -24,6 +24,8 @@ from app.dashboard import router as dashboard
 from app.erasure import router as erasure
 from app.essentials.cache.factory import create_cache
 from app.essentials.cache.stickiness import CacheStickiness
+from app.essentials.notifications import router as notifications
+from app.essentials.notifications.permissions import NotificationPermission
 from app.essentials.queue import router as queue
 from app.essentials.queue.admin import install_admin_page
 from app.essentials.queue.permissions import QueuePermission
@@ -45,6 +47,7 @@ API_ROUTERS: list[APIRouter] = [
     products.router,
     orders.router,
     dashboard.router,
+    notifications.create_router(current_user, require_permissions(NotificationPermission.ANNOUNCE)),
     queue.create_router(require_permissions(QueuePermission.ADMIN)),
 ]
 TAGS = [
@@ -55,6 +58,7 @@ TAGS = [
     products.TAG,
     orders.TAG,
     dashboard.TAG,
+    notifications.TAG,
     queue.TAG,
 ]
 

@@ -11,6 +11,7 @@ from sqlalchemy import MetaData
 from app.auth import models as auth_models
 from app.core.db.base import AppBase, AuthBase
 from app.essentials.cache import models as cache_models
+from app.essentials.notifications import models as notifications_models
 from app.essentials.outbox import models as outbox_models
 from app.essentials.queue import models as queue_models
 from app.orders import models as orders_models
@@ -23,6 +24,7 @@ APP = AppBase.metadata
 MODULES = (
     auth_models,
     cache_models,
+    notifications_models,
     outbox_models,
     queue_models,
     orders_models,

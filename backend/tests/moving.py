@@ -6,6 +6,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app import models
 from app.core.config import BACKEND_DIR, Settings
 from app.essentials.cache.models import CacheEntry
+from app.essentials.notifications.sending import notify_staged
 from app.main import create_app
-from app.orders.jobs import send_order_confirmation
+from app.orders.notifications import OrderCancelled
 from app.projects.models import Project
 from tests.accounts import API, an_admin, bearer, login, signed_up
 from tests.conftest import (
@@ -110,8 +112,8 @@ async def fill(client: httpx.AsyncClient, app: FastAPI) -> None:
     await run_app_jobs(app)  # the reset token is made by its job
     # As left by a process that died between the order's commit and the relay.
     async with app.state.databases.app.sessions() as app_db:
-        staged = send_order_confirmation.message(order_id=order.json()["id"])
-        await app.state.outbox.stage(app_db, staged)
+        again = OrderCancelled(order.json()["id"], Decimal(order.json()["total"]))
+        await notify_staged(app.state.outbox, app_db, bob.id, again)
         await app_db.commit()
 
 

@@ -238,6 +238,9 @@ class Settings(BaseSettings):
     outbox_relay_delay: float = Field(default=5.0, ge=0)
     # Receipts of relayed messages (their deduplication) are kept this many days.
     outbox_receipt_retention_days: int = Field(default=7, ge=1)
+    # Notifications read more than this many days ago go at `notifications prune`
+    # (README: "Notifications"); unread ones stay.
+    notifications_retention_days: int = Field(default=30, ge=0)
 
     # Logs, metrics and traces (README: "Logs, metrics and traces").
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"

@@ -25,7 +25,8 @@ async def place_order(
     *, body: OrderCreate, user: OrderWriter, app_db: AppDb, cache: CacheDep, outbox: OutboxDep
 ) -> OrderRead:
     """Take the stock and record the prices of the moment; too little stock is a 409
-    naming the product, and then nothing is taken. A confirmation is mailed."""
+    naming the product, and then nothing is taken. The buyer is notified, and a
+    confirmation is mailed."""
     return OrderRead.model_validate(await service.place(app_db, cache, outbox, user.id, body))
 
 
@@ -44,6 +45,8 @@ async def read_order(*, order: ReadableOrder) -> OrderRead:
 
 
 @router.post("/{order_id}/cancel", responses=errors(401, 403, 404, 409, 422))
-async def cancel_order(*, order: WritableOrder, app_db: AppDb, cache: CacheDep) -> OrderRead:
-    """Cancel and put the stock back; a second cancel is a 409."""
-    return OrderRead.model_validate(await service.cancel(app_db, cache, order))
+async def cancel_order(
+    *, order: WritableOrder, app_db: AppDb, cache: CacheDep, outbox: OutboxDep
+) -> OrderRead:
+    """Cancel and put the stock back; a second cancel is a 409. The buyer is notified."""
+    return OrderRead.model_validate(await service.cancel(app_db, cache, outbox, order))

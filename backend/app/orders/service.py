@@ -19,9 +19,10 @@ from app.core.db.queries import count_rows
 from app.core.db.types import MAX_AMOUNT
 from app.core.errors import Conflict, InvalidData, NotFound
 from app.essentials.cache.facade import Cache
+from app.essentials.notifications.sending import notify_staged
 from app.essentials.outbox.outbox import Outbox
-from app.orders.jobs import send_order_confirmation
 from app.orders.models import Order, OrderItem, OrderStatus
+from app.orders.notifications import OrderCancelled, OrderLine, OrderPlaced
 from app.orders.schemas import OrderCreate
 from app.products import catalogue
 from app.products.models import Product
@@ -30,8 +31,9 @@ from app.products.models import Product
 async def place(
     app_db: AppSession, cache: Cache, outbox: Outbox, owner_id: int, data: OrderCreate
 ) -> Order:
-    """Take the stock, record the order, and stage its confirmation mail in the same
-    transaction (the outbox relays it to the queue once the order is committed)."""
+    """Take the stock, record the order, and stage the buyer's notification (with the
+    confirmation mail) in the same transaction: the outbox relays it to the queue once
+    the order is committed."""
     wanted = Counter[int]()
     for line in data.items:
         wanted[line.product_id] += line.quantity
@@ -47,13 +49,14 @@ async def place(
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             await _refuse(app_db, product_id, quantity)
     catalogue.changed(app_db, cache)
-    prices = dict(
-        (
-            await app_db.execute(select(Product.id, Product.price).where(Product.id.in_(wanted)))
-        ).all()
-    )
+    products = {
+        row.id: row
+        for row in await app_db.execute(
+            select(Product.id, Product.price, Product.name).where(Product.id.in_(wanted))
+        )
+    }
     items = [
-        OrderItem(product_id=product_id, quantity=quantity, unit_price=prices[product_id])
+        OrderItem(product_id=product_id, quantity=quantity, unit_price=products[product_id].price)
         for product_id, quantity in sorted(wanted.items())
     ]
     total = sum((item.unit_price * item.quantity for item in items), Decimal("0.00"))
@@ -62,7 +65,11 @@ async def place(
     order = Order(owner_id=owner_id, status=OrderStatus.PLACED, total=total, items=items)
     app_db.add(order)
     await app_db.flush()
-    await outbox.stage(app_db, send_order_confirmation.message(order_id=order.id))
+    lines = tuple(
+        OrderLine(item.quantity, products[item.product_id].name, item.unit_price) for item in items
+    )
+    placed = OrderPlaced(order.id, order.created_at, total, lines)
+    await notify_staged(outbox, app_db, owner_id, placed)
     return order
 
 
@@ -95,8 +102,9 @@ async def list_page(
     return list(await app_db.scalars(query))
 
 
-async def cancel(app_db: AsyncSession, cache: Cache, order: Order) -> Order:
-    """Cancel once: the status flip is guarded, so stock is restored exactly once."""
+async def cancel(app_db: AppSession, cache: Cache, outbox: Outbox, order: Order) -> Order:
+    """Cancel once: the status flip is guarded, so stock is restored exactly once; the
+    buyer's notification is staged with it."""
     now = datetime.now(UTC)
     flipped = await app_db.execute(
         update(Order)
@@ -114,6 +122,7 @@ async def cancel(app_db: AsyncSession, cache: Cache, order: Order) -> Order:
             .execution_options(synchronize_session=False)
         )
     catalogue.changed(app_db, cache)
+    await notify_staged(outbox, app_db, order.owner_id, OrderCancelled(order.id, order.total))
     await app_db.refresh(order, ["status", "cancelled_at", "updated_at"])
     return order
 

@@ -10,6 +10,7 @@ from app.core.db.types import parse_id
 from app.core.web.openapi import errors
 from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.core.web.params import PathId
+from app.essentials.queue.dependencies import QueueDep
 from app.users import service
 from app.users.dependencies import UsersAdmin
 from app.users.schemas import AdminUserUpdate, PasswordChange, UserUpdate
@@ -64,9 +65,15 @@ async def read_user(*, user_id: PathId, admin: UsersAdmin, auth_db: AuthDb) -> U
 
 @router.patch("/{user_id}", responses=errors(400, 401, 403, 404, 422))
 async def update_user(
-    *, user_id: PathId, changes: AdminUserUpdate, admin: UsersAdmin, auth_db: AuthDb
+    *,
+    user_id: PathId,
+    changes: AdminUserUpdate,
+    admin: UsersAdmin,
+    auth_db: AuthDb,
+    queue: QueueDep,
 ) -> UserRead:
     """Activate or deactivate a user (deactivating revokes their sessions and keys), or
-    set their roles."""
-    user = await service.admin_update(auth_db, await accounts.get(auth_db, user_id), changes)
+    set their roles. The user is notified of a deactivation and of new roles."""
+    account = await accounts.get(auth_db, user_id)
+    user = await service.admin_update(auth_db, queue, account, changes)
     return UserRead.of_account(user)

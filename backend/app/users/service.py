@@ -7,7 +7,11 @@ from sqlalchemy.orm import selectinload
 from app.auth import accounts, api_keys, signin
 from app.auth.changes import record_change
 from app.auth.models import User
+from app.core.db.base import AuthSession
 from app.core.security import hash_password
+from app.essentials.notifications.sending import notify_within
+from app.essentials.queue.queue import Queue
+from app.users.notifications import AccountDeactivated, RolesChanged
 from app.users.schemas import AdminUserUpdate, UserUpdate
 
 
@@ -40,15 +44,23 @@ async def list_page(auth_db: AsyncSession, *, limit: int, after_id: int | None) 
     return list(await auth_db.scalars(query))
 
 
-async def admin_update(auth_db: AsyncSession, user: User, changes: AdminUserUpdate) -> User:
-    """Activate or deactivate (which revokes every session and key), and set the roles."""
+async def admin_update(
+    auth_db: AuthSession, queue: Queue, user: User, changes: AdminUserUpdate
+) -> User:
+    """Activate or deactivate (which revokes every session and key), and set the roles.
+    The user is notified of a deactivation and of roles that changed, in this transaction."""
     if changes.roles is not None:
+        before = sorted(role.name for role in user.roles)
         user.roles = await accounts.roles_named(auth_db, changes.roles)
         record_change(auth_db, user.id)
+        after = sorted(role.name for role in user.roles)
+        if after != before:
+            await notify_within(queue, auth_db, user.id, RolesChanged(tuple(after)))
     if changes.is_active is not None and changes.is_active != user.is_active:
         user.is_active = changes.is_active
         if not changes.is_active:
             await signin.revoke_sessions(auth_db, user.id)
             await api_keys.revoke_all(auth_db, user.id)
+            await notify_within(queue, auth_db, user.id, AccountDeactivated())
     await auth_db.flush()
     return user

@@ -1,6 +1,6 @@
 """`Outbox`: stage a message with an app-database write, relay it to the auth database.
 
-    await outbox.stage(app_db, send_order_confirmation.message(order_id=order.id))
+    await outbox.stage(app_db, deliver_notification.message(user_id=7, notification=...))
 
 `stage` writes the message into `outbox_messages` in `app_db`'s transaction: it
 exists if and only if the change it goes with commits. The relay then delivers it:

@@ -1,6 +1,6 @@
 """Jobs: plain async functions declared with `@job`, and the messages that carry them.
 
-`@job("orders.send_confirmation", max_attempts=5)` records a name and default options
+`@job("notifications.deliver", max_attempts=5)` records a name and default options
 on the function and registers it nowhere: the worker finds jobs by name in the
 `JobRegistry` built at the top of the application (`app/jobs.py`), so what a worker
 can run is written in one list, and importing a module never changes it.

@@ -1,6 +1,6 @@
 """`Queue`: what the application holds to dispatch jobs and to look after them.
 
-    await queue.dispatch(send_order_confirmation, order_id=7, delay=30)
+    await queue.dispatch(deliver_notification, user_id=7, notification=..., delay=30)
     await queue.dispatch_within(auth_db, send_password_reset, user_id=user.id)
     await queue.batch([send_mail.message(user_id=i) for i in ids], then=report.message())
 
