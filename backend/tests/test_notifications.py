@@ -529,7 +529,7 @@ async def test_prune_goes_in_batches(
 ) -> None:
     ada = await signed_up(client, "ada@example.com")
     long_ago = datetime.now(UTC) - timedelta(days=100)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": f"00000000-0000-4000-8000-{number:012d}",
             "type": "tests.ping",
