@@ -68,6 +68,7 @@ clean: ## Remove the virtualenv, caches and the embedded databases
 bench: $(VENV)/.dev ## Benchmark on PostgreSQL with one uvicorn worker (needs wrk; not part of make test)
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk
 	$(BIN)/python -m tools.bench.run
+	$(BIN)/python -m tools.bench.notifications
 
 bench-copy: $(VENV)/.dev ## Time copy-database: 100,000 rows, SQLite -> PostgreSQL (not part of make test)
 	$(BIN)/python -m tools.bench.copy
