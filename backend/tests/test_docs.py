@@ -81,6 +81,7 @@ async def test_every_tag_in_use_is_described(spec: dict[str, Any]) -> None:
         "products",
         "orders",
         "dashboard",
+        "notifications",
         "queue",
     ]
 

@@ -1,8 +1,8 @@
 """Sending a notification: rendered now, delivered by a job, so no request waits for mail.
 
-    await notify(queue, user.id, PasswordChanged())              # enqueued at once
-    await notify_within(queue, auth_db, user.id, RolesChanged(...))  # iff auth_db commits
-    await notify_staged(outbox, app_db, order.owner_id, OrderPlaced(...))  # iff app_db commits
+    await notify(queue, user.id, Announcement(title, body))        # enqueued at once
+    await notify_within(queue, auth_db, user.id, RolesChanged(roles))  # iff auth_db commits
+    await notify_staged(outbox, app_db, order.owner_id, OrderPlaced(...))  # iff app_db does
 
 Pick the one that goes with the write the notification is about: a notification of an
 auth-database change is enqueued in that change's transaction, one of an app-database
