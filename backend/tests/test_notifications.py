@@ -217,17 +217,26 @@ async def test_bad_ids_and_cursors_are_client_errors(
     ada = await signed_up(client, "ada@example.com")
     await send(app, ada, Ping(1), Ping(2), Ping(3))
 
+    # An id that is not a UUID names no notification: the path itself is not found.
     for bad_id in ("not-a-uuid", "12", "00000000-0000-4000-8000-00000000000g", "x" * 300):
         assert_error(
             await client.post(f"{NOTIFICATIONS}/{bad_id}/read", headers=ada.headers),
-            422,
-            "validation_error",
+            404,
+            "not_found",
         )
         assert_error(
             await client.delete(f"{NOTIFICATIONS}/{bad_id}", headers=ada.headers),
-            422,
-            "validation_error",
+            404,
+            "not_found",
         )
+    # The fixed paths beside the ids are not ids: a method they lack is a 405.
+    for fixed in ("read-all", "unread-count", "announcements"):
+        response = await client.delete(f"{NOTIFICATIONS}/{fixed}", headers=ada.headers)
+        assert_error(response, 405, "method_not_allowed")
+    [first, *_] = await inbox(client, ada)
+    upper = await client.post(f"{NOTIFICATIONS}/{first['id'].upper()}/read", headers=ada.headers)
+    assert upper.status_code == 200, upper.text
+    assert upper.json()["id"] == first["id"]
 
     def cursor_of(key: Any) -> str:
         return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")

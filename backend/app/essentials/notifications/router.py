@@ -115,12 +115,12 @@ def create_router(
         """Mark every one of your notifications read."""
         return MarkedRead(read=await service.mark_all_read(auth_db, user.id))
 
-    @router.post("/{notification_id}/read", responses=errors(404, 422))
+    @router.post("/{notification_id:uuid}/read", responses=errors(404))
     async def read_notification(*, notification: Own, auth_db: AuthDb) -> NotificationRead:
         """Mark it read; again, it keeps the time it was first read."""
         return NotificationRead.model_validate(await service.mark_read(auth_db, notification))
 
-    @router.delete("/{notification_id}", status_code=204, responses=errors(404, 422))
+    @router.delete("/{notification_id:uuid}", status_code=204, responses=errors(404))
     async def delete_notification(*, notification: Own, auth_db: AuthDb) -> None:
         await service.delete_one(auth_db, notification)
 
