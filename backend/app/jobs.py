@@ -8,5 +8,7 @@ job missing here lands in `failed_jobs` as an unknown name, and stops nothing el
 from app.auth.jobs import send_password_reset
 from app.essentials.queue.jobs import JobRegistry
 from app.orders.jobs import send_order_confirmation
+from app.schedule import SCHEDULE
 
-JOBS = JobRegistry([send_password_reset, send_order_confirmation])
+# SCHEDULE.job runs the recurring tasks of app/schedule.py.
+JOBS = JobRegistry([send_password_reset, send_order_confirmation, SCHEDULE.job])

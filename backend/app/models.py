@@ -13,6 +13,7 @@ from app.core.db.base import AppBase, AuthBase
 from app.essentials.cache import models as cache_models
 from app.essentials.outbox import models as outbox_models
 from app.essentials.queue import models as queue_models
+from app.essentials.schedule import models as schedule_models
 from app.orders import models as orders_models
 from app.products import models as products_models
 from app.projects import models as projects_models
@@ -25,6 +26,7 @@ MODULES = (
     cache_models,
     outbox_models,
     queue_models,
+    schedule_models,
     orders_models,
     products_models,
     projects_models,

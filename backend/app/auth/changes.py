@@ -20,13 +20,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey, CredentialChange, LoginSession
 from app.auth.principals import FRESHNESS, PrincipalCache
 from app.core.db.base import AuthSession
-from app.core.db.registry import Database
+from app.core.db.pruning import prune
+from app.core.db.registry import Database, Databases
 from app.core.db.sessions import app_state_of, on_commit
 from app.core.db.types import UTCDateTime, utc_now
 
@@ -71,12 +72,16 @@ def record_change(auth_db: AsyncSession, user_id: int | None) -> None:
         on_commit(auth_db, drop)
 
 
-async def prune_changes(auth_db: AsyncSession) -> int:
-    """Delete the changes older than a day (every worker has long followed them)."""
-    result = await auth_db.execute(
-        delete(CredentialChange).where(CredentialChange.created_at < utc_now() - KEEP_CHANGES)
+async def prune_changes(databases: Databases) -> int:
+    """Delete the changes older than a day (every worker has long followed them), in
+    batches; returns how many went (part of `sessions cleanup`)."""
+    return await prune(
+        databases,
+        "auth",
+        CredentialChange.id,
+        CredentialChange.created_at < utc_now() - KEEP_CHANGES,
+        purpose="prune credential changes",
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 class ChangeFollower:

@@ -239,6 +239,20 @@ class Settings(BaseSettings):
     # Receipts of relayed messages (their deduplication) are kept this many days.
     outbox_receipt_retention_days: int = Field(default=7, ge=1)
 
+    # Maintenance (README: "Maintenance that runs itself"). Login sessions and reset
+    # tokens are removed this many days after they ended (expired, revoked or used).
+    sessions_retention_days: int = Field(default=7, ge=0)
+    # Failed jobs, and finished job batches, are removed after this many days.
+    queue_failed_retention_days: int = Field(default=7, ge=1)
+    # Every long-running `queue work` also runs the scheduler; false leaves it to a
+    # `schedule run` process.
+    schedule_in_worker: bool = True
+    # Cron expressions replacing a task's own, by task name, or "off"; as JSON:
+    # {"sessions.cleanup": "0 4 * * *", "cache.gc": "off"}.
+    schedule_cron: dict[str, str] = Field(default_factory=dict)
+    # The record of each task's occurrences (`scheduled_runs`) is kept this many days.
+    schedule_run_retention_days: int = Field(default=30, ge=1)
+
     # Logs, metrics and traces (README: "Logs, metrics and traces").
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     # auto: readable text when ENVIRONMENT=development, one JSON object per line otherwise.
