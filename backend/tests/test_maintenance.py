@@ -44,10 +44,8 @@ async def left(databases: Databases, column: Any) -> set[Any]:
 
 async def a_user(databases: Databases) -> int:
     async with databases.auth.engine.begin() as connection:
-        result = await connection.execute(
-            insert(User).values(email="ada@example.com", hashed_password="-")
-        )
-        return int(result.inserted_primary_key[0])
+        await connection.execute(insert(User).values(email="ada@example.com", hashed_password="-"))
+        return int(await connection.scalar(select(User.id)) or 0)
 
 
 def session(
