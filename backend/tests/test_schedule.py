@@ -101,7 +101,7 @@ def test_a_bad_cron_expression_or_task_name_fails_when_the_schedule_is_built() -
         assert str(error.value).startswith(
             f"task tests.bad: {expression!r} is not a cron expression ({problem})"
         )
-    with pytest.raises(ScheduleError, match="two tasks are named tests.twice"):
+    with pytest.raises(ScheduleError, match=r"two tasks are named tests\.twice"):
         schedule_of(
             Task("tests.twice", "* * * * *", nightly), Task("tests.twice", "0 * * * *", nightly)
         )
