@@ -5,8 +5,8 @@
     ])
 
 A task is an async function taking the `JobContext` (databases, settings, mailer,
-queue); what it returns is logged. Its cron expression is read in UTC; a sixth field
-counts seconds. Every task is run by one job, `schedule.run` (`Schedule.job`, listed
+queue); what it returns is logged. Its cron expression is read in UTC (six fields:
+seconds first). Every task is run by one job, `schedule.run` (`Schedule.job`, listed
 in `app/jobs.py`), with the task's name as argument: a task that fails is retried,
 and ends in `failed_jobs`, as any job does.
 
