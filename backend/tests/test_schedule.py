@@ -11,7 +11,7 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -236,31 +236,45 @@ async def test_schedule_run_processes_enqueue_each_task_once_and_a_worker_runs_t
     assert await count(databases, CredentialChange) == 0  # sessions.cleanup ran
 
 
-async def test_a_long_running_worker_runs_the_scheduler_unless_told_not_to(
+async def test_a_long_running_worker_runs_the_scheduler(
     settings: Settings, services: JobServices
 ) -> None:
-    databases = services.databases
-    quiet = start(settings, "queue", "work", "--no-schedule")
     worker = start(settings, "queue", "work")
     try:
-
-        async def all_ran() -> bool:
-            return (
-                await count(databases, ScheduledRun) == len(list(SCHEDULE))
-                and await count(databases, QueuedJob) == 0
-            )
-
-        await wait_for(all_ran, within=60)
+        await wait_for(every_task_ran(services.databases), within=60)
     finally:
-        for process in (worker, quiet):
+        worker.send_signal(signal.SIGTERM)
+    output = worker.communicate(timeout=60)[0]
+    assert worker.returncode == 0, output
+    assert output.count("enqueued task") == len(list(SCHEDULE))
+    assert await count(services.databases, FailedJob) == 0
+
+
+async def test_a_schedule_run_process_enqueues_for_workers_told_not_to_schedule(
+    settings: Settings, services: JobServices
+) -> None:
+    scheduler = start(settings, "schedule", "run")
+    worker = start(settings, "queue", "work", "--no-schedule")
+    try:
+        await wait_for(every_task_ran(services.databases), within=60)
+    finally:
+        for process in (scheduler, worker):
             process.send_signal(signal.SIGTERM)
-    outputs = [process.communicate(timeout=60)[0] for process in (worker, quiet)]
-    assert [process.returncode for process in (worker, quiet)] == [0, 0]
-    assert outputs[0].count("enqueued task") + outputs[1].count("enqueued task") == len(
-        list(SCHEDULE)
-    )
-    assert "enqueued task" not in outputs[1]
-    assert await count(databases, FailedJob) == 0
+    scheduled, worked = (process.communicate(timeout=60)[0] for process in (scheduler, worker))
+    assert (scheduler.returncode, worker.returncode) == (0, 0), scheduled + worked
+    assert scheduled.count("enqueued task") == len(list(SCHEDULE))
+    assert "enqueued task" not in worked
+    assert worked.count("done in") == len(list(SCHEDULE))
+
+
+def every_task_ran(databases: Databases) -> Callable[[], Awaitable[bool]]:
+    async def ran() -> bool:
+        return (
+            await count(databases, ScheduledRun) == len(list(SCHEDULE))
+            and await count(databases, QueuedJob) == 0
+        )
+
+    return ran
 
 
 def start(settings: Settings, *arguments: str) -> "subprocess.Popen[str]":

@@ -3,6 +3,7 @@
 
 import asyncio
 import importlib
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -21,6 +22,7 @@ from app.essentials.schedule.tasks import PlannedTask, Schedule
 from app.runtime import create_runtime
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 queue_cli = typer.Typer(
     no_args_is_help=True, help="Background jobs: run a worker, see and retry failed jobs."
@@ -92,6 +94,7 @@ async def _work(
     if scheduled is not None:
         scheduler = Scheduler(*scheduled, runtime.databases, runtime.queue)
         chores.append(Chore("scheduler", TICK, scheduler.tick))
+        logger.info("running the scheduler: %s tasks", len(scheduler.plans))
     worker = Worker(
         runtime.job_services,
         registry,
