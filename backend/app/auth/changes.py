@@ -21,7 +21,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey, CredentialChange, LoginSession
 from app.auth.principals import FRESHNESS, PrincipalCache
@@ -57,7 +56,7 @@ _KEY_USED = (
 )
 
 
-def record_change(auth_db: AsyncSession, user_id: int | None) -> None:
+def record_change(auth_db: AuthSession, user_id: int | None) -> None:
     """What `user_id`'s credentials allow has changed (`None`: everyone's): recorded in
     `auth_db`'s transaction, and, in this worker, their principals dropped at its commit."""
     auth_db.add(CredentialChange(user_id=user_id))
@@ -71,7 +70,7 @@ def record_change(auth_db: AsyncSession, user_id: int | None) -> None:
         on_commit(auth_db, drop)
 
 
-async def prune_changes(auth_db: AsyncSession) -> int:
+async def prune_changes(auth_db: AuthSession) -> int:
     """Delete the changes older than a day (every worker has long followed them)."""
     result = await auth_db.execute(
         delete(CredentialChange).where(CredentialChange.created_at < utc_now() - KEEP_CHANGES)
