@@ -28,6 +28,7 @@ from app.core.db.base import AuthSession
 from app.core.db.registry import Database
 from app.core.db.sessions import app_state_of, on_commit
 from app.core.db.types import UTCDateTime, utc_now
+from app.core.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +103,13 @@ class ChangeFollower:
             started = time.monotonic()
             try:
                 await self.poll()
-            except Exception:  # the database is away: every request checks it again
+            except DatabaseUnavailable as outage:  # every request checks it again meanwhile
                 if not self.failing:
-                    logger.warning("cannot follow the credential changes", exc_info=True)
+                    logger.warning("cannot follow the credential changes: %s", outage.detail)
+                self.failing = True
+            except Exception:  # a bug, not an outage: its traceback, once
+                if not self.failing:
+                    logger.exception("cannot follow the credential changes")
                 self.failing = True
             else:
                 if self.failing:
@@ -141,8 +146,11 @@ class ChangeFollower:
                 for statement, used in ((_SESSION_USED, sessions), (_KEY_USED, keys)):
                     if used:
                         await connection.execute(statement, _rows(used))
+        except DatabaseUnavailable as outage:  # the next write carries them
+            logger.warning("could not write last_used_at: %s", outage.detail)
+            self.principals.last_use.put_back(sessions, keys)
         except Exception:
-            logger.warning("could not write last_used_at", exc_info=True)
+            logger.exception("could not write last_used_at")
 
 
 def _rows(used: dict[int, datetime]) -> list[dict[str, object]]:
