@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from app.auth.models import ApiKey, CredentialChange, LoginSession
 from app.auth.principals import FRESHNESS, PrincipalCache
+from app.core.background import in_background
 from app.core.db.base import AuthSession
 from app.core.db.registry import Database
 from app.core.db.sessions import app_state_of, on_commit
@@ -167,11 +168,8 @@ async def following(auth: Database[AuthSession], principals: PrincipalCache) -> 
     follower = ChangeFollower(auth, principals)
     with contextlib.suppress(Exception):  # a database down at start-up: run() retries
         await follower.start()
-    task = asyncio.create_task(follower.run(), name="credential changes")
     try:
-        yield
+        async with in_background(follower.run(), "credential changes"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await follower.write_last_use()
