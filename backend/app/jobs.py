@@ -8,5 +8,9 @@ job missing here lands in `failed_jobs` as an unknown name, and stops nothing el
 from app.auth.jobs import send_password_reset
 from app.essentials.notifications.jobs import announce, deliver_notification, deliver_to_many
 from app.essentials.queue.jobs import JobRegistry
+from app.schedule import SCHEDULE
 
-JOBS = JobRegistry([send_password_reset, deliver_notification, deliver_to_many, announce])
+# SCHEDULE.job runs the recurring tasks of app/schedule.py.
+JOBS = JobRegistry(
+    [send_password_reset, deliver_notification, deliver_to_many, announce, SCHEDULE.job]
+)

@@ -14,6 +14,7 @@ from app.essentials.cache import models as cache_models
 from app.essentials.notifications import models as notifications_models
 from app.essentials.outbox import models as outbox_models
 from app.essentials.queue import models as queue_models
+from app.essentials.schedule import models as schedule_models
 from app.orders import models as orders_models
 from app.products import models as products_models
 from app.projects import models as projects_models
@@ -27,6 +28,7 @@ MODULES = (
     notifications_models,
     outbox_models,
     queue_models,
+    schedule_models,
     orders_models,
     products_models,
     projects_models,

@@ -6,7 +6,7 @@ stages one) and delivered by running the queued jobs, as a worker would.
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,8 +21,10 @@ from app.essentials.notifications.jobs import deliver_notification
 from app.essentials.notifications.models import Notification as NotificationRow
 from app.essentials.notifications.notification import Mail, Notification, render
 from app.essentials.notifications.sending import notify
+from app.essentials.queue.context import JobContext
 from app.essentials.queue.models import JobBatch
 from app.products.models import Product
+from app.schedule import SCHEDULE
 from tests.accounts import API, Account, an_admin, assert_error, signed_up
 from tests.conftest import run_cli
 from tests.queue_support import run_app_jobs
@@ -568,3 +570,31 @@ async def test_prune_goes_in_batches(
     assert len(deletes) == 3  # 3 + 3 + 1
     assert [row.read_at for row in await rows_of(app, ada.id)] == [None, None]
     assert await notification_service.prune(app.state.databases, days=30) == 0
+
+
+async def test_the_nightly_task_prunes_with_the_retention_setting(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    ada = await signed_up(client, "ada@example.com")
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "id": f"00000000-0000-4000-8000-{days:012d}",
+            "type": "tests.ping",
+            "user_id": ada.id,
+            "data": {"read days ago": days},
+            "read_at": now - timedelta(days=days),
+            "created_at": now - timedelta(days=days + 1),
+        }
+        for days in (5, 15, 25)
+    ]
+    async with app.state.databases.auth.engine.begin() as connection:
+        await connection.execute(insert(NotificationRow), rows)
+    settings = app.state.settings.model_copy(update={"notifications_retention_days": 10})
+    services = replace(app.state.runtime.job_services, settings=settings)
+    [task] = [task for task in SCHEDULE if task.name == "notifications.prune"]
+
+    outcome = await task.run(JobContext(services, "a-uuid", "schedule.run", 1))
+
+    assert outcome == "2 notifications read more than 10 days ago"
+    assert [row.data for row in await rows_of(app, ada.id)] == [{"read days ago": 5}]

@@ -2,7 +2,6 @@
 stored as a SHA-256 digest, revoked at once."""
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import accounts
 from app.auth.changes import record_change
@@ -10,13 +9,14 @@ from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.core.config import Settings
+from app.core.db.base import AuthSession
 from app.core.db.types import utc_now
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.security import digest, new_secret
 
 
 async def create(
-    auth_db: AsyncSession, settings: Settings, owner: Principal, request: ApiKeyCreate
+    auth_db: AuthSession, settings: Settings, owner: Principal, request: ApiKeyCreate
 ) -> tuple[ApiKey, str]:
     """A new key whose scopes must lie within what its owner may do (a superuser: any
     permission that exists); returns it with the secret, which is stored only hashed."""
@@ -45,7 +45,7 @@ async def create(
     return api_key, key
 
 
-async def list_for(auth_db: AsyncSession, user_id: int) -> list[ApiKey]:
+async def list_for(auth_db: AuthSession, user_id: int) -> list[ApiKey]:
     result = await auth_db.scalars(
         select(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
@@ -54,7 +54,7 @@ async def list_for(auth_db: AsyncSession, user_id: int) -> list[ApiKey]:
     return list(result)
 
 
-async def revoke(auth_db: AsyncSession, user_id: int, key_id: int) -> None:
+async def revoke(auth_db: AuthSession, user_id: int, key_id: int) -> None:
     result = await auth_db.execute(
         update(ApiKey)
         .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
@@ -66,7 +66,7 @@ async def revoke(auth_db: AsyncSession, user_id: int, key_id: int) -> None:
     record_change(auth_db, user_id)
 
 
-async def revoke_all(auth_db: AsyncSession, user_id: int) -> None:
+async def revoke_all(auth_db: AuthSession, user_id: int) -> None:
     await auth_db.execute(
         update(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))

@@ -4,7 +4,17 @@ Each module adds the commands of one concern to `cli`; `run` gives every command
 databases of the configured settings, and turns a domain error into a message.
 """
 
-from app.cli import accounts, backups, cache, copying, databases, notifications, queue
+from app.cli import (
+    accounts,
+    backups,
+    cache,
+    copying,
+    databases,
+    notifications,
+    queue,
+    schedule,
+    sessions,
+)
 from app.cli.runner import cli
 
 accounts.register(cli)
@@ -12,6 +22,8 @@ databases.register(cli)
 cache.register(cli)
 queue.register(cli)
 notifications.register(cli)
+schedule.register(cli)
+sessions.register(cli)
 copying.register(cli)
 backups.register(cli)
 

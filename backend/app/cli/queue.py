@@ -1,7 +1,9 @@
-"""The job queue: `queue work`, `status`, `failed`, `retry`, `forget`, `flush`."""
+"""The job queue: `queue work`, `status`, `failed`, `retry`, `forget`, `flush`,
+`prune-failed`."""
 
 import asyncio
 import importlib
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -9,14 +11,18 @@ from typing import Annotated, TypeVar
 import typer
 
 from app.cli.runner import run
+from app.cli.schedule import DEFAULT_SCHEDULE, ScheduleOption, load_schedule, plan
 from app.core.config import Settings
 from app.core.observability.logging import configure_logging
 from app.essentials.queue.jobs import JobRegistry
 from app.essentials.queue.queue import Queue, create_queue
 from app.essentials.queue.worker import Chore, Worker
+from app.essentials.schedule.scheduler import TICK, Scheduler
+from app.essentials.schedule.tasks import PlannedTask, Schedule
 from app.runtime import create_runtime
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 queue_cli = typer.Typer(
     no_args_is_help=True, help="Background jobs: run a worker, see and retry failed jobs."
@@ -47,9 +53,19 @@ def work(
     jobs: Annotated[
         str, typer.Option(help="The registry of jobs to run, as module:attribute.")
     ] = "app.jobs:JOBS",
+    no_schedule: Annotated[
+        bool,
+        typer.Option(
+            "--no-schedule", help="Do not run the scheduler here (SCHEDULE_IN_WORKER=false)."
+        ),
+    ] = False,
+    schedule: ScheduleOption = DEFAULT_SCHEDULE,
 ) -> None:
     """Run jobs until SIGTERM or SIGINT: then take no new job, give the running ones
-    QUEUE_SHUTDOWN_GRACE_SECONDS, and hand back the rest (a second signal: at once)."""
+    QUEUE_SHUTDOWN_GRACE_SECONDS, and hand back the rest (a second signal: at once).
+
+    Unless told not to, or stopping when empty, it also runs the scheduler, when its
+    registry holds the schedule's job."""
     settings = Settings()
     configure_logging(settings)
     registry = load_registry(jobs)
@@ -57,7 +73,12 @@ def work(
     if not queues:
         raise typer.BadParameter("name at least one queue", param_hint="--queue")
     concurrency = concurrency or settings.queue_concurrency
-    asyncio.run(_work(settings, registry, queues, concurrency, stop_when_empty))
+    scheduled: tuple[Schedule, list[PlannedTask]] | None = None
+    if settings.schedule_in_worker and not (no_schedule or stop_when_empty):
+        loaded = load_schedule(schedule)
+        if registry.get(loaded.job.name) is loaded.job:
+            scheduled = loaded, plan(loaded, settings)
+    asyncio.run(_work(settings, registry, queues, concurrency, stop_when_empty, scheduled))
 
 
 async def _work(
@@ -66,17 +87,21 @@ async def _work(
     queues: list[str],
     concurrency: int,
     stop_when_empty: bool,
+    scheduled: tuple[Schedule, list[PlannedTask]] | None,
 ) -> None:
     runtime = create_runtime(settings)
+    chores = [Chore("outbox relay", settings.outbox_relay_interval, runtime.outbox.relay_pending)]
+    if scheduled is not None:
+        scheduler = Scheduler(*scheduled, runtime.databases, runtime.queue)
+        chores.append(Chore("scheduler", TICK, scheduler.tick))
+        logger.info("running the scheduler: %s tasks", len(scheduler.plans))
     worker = Worker(
         runtime.job_services,
         registry,
         queues=queues,
         concurrency=concurrency,
         stop_when_empty=stop_when_empty,
-        chores=[
-            Chore("outbox relay", settings.outbox_relay_interval, runtime.outbox.relay_pending)
-        ],
+        chores=chores,
     )
     signals = 0
 
@@ -177,6 +202,20 @@ def forget(
 def flush() -> None:
     """Delete every failed job."""
     typer.echo(f"deleted {on_queue(lambda queue: queue.flush())} failed jobs")
+
+
+@queue_cli.command("prune-failed")
+def prune_failed(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Older than this many days [default: QUEUE_FAILED_RETENTION_DAYS]."
+        ),
+    ] = None,
+) -> None:
+    """Delete the failed jobs, and the finished batches, older than --days, in batches."""
+    kept = days if days is not None else Settings().queue_failed_retention_days
+    typer.echo(f"removed {on_queue(lambda queue: queue.prune_failed(days=kept))}")
 
 
 def _parse_id(text: str) -> int:

@@ -1,4 +1,8 @@
-"""Settings, read once from the environment and `.env`, and the database URL rules."""
+"""Settings, read once from the environment and `.env`, and the database URL rules.
+
+Over 300 lines because it is the one place every setting is declared, each with its
+default, bounds and description (what `.env.example` and the README list).
+"""
 
 import re
 from dataclasses import dataclass
@@ -241,6 +245,20 @@ class Settings(BaseSettings):
     # Notifications read more than this many days ago go at `notifications prune`
     # (README: "Notifications"); unread ones stay.
     notifications_retention_days: int = Field(default=30, ge=0)
+
+    # Maintenance (README: "Maintenance that runs itself"). Login sessions and reset
+    # tokens are removed this many days after they ended (expired, revoked or used).
+    sessions_retention_days: int = Field(default=7, ge=0)
+    # Failed jobs, and finished job batches, are removed after this many days.
+    queue_failed_retention_days: int = Field(default=7, ge=1)
+    # Every long-running `queue work` also runs the scheduler; false leaves it to a
+    # `schedule run` process.
+    schedule_in_worker: bool = True
+    # Cron expressions replacing a task's own, by task name, or "off"; as JSON:
+    # {"sessions.cleanup": "0 4 * * *", "cache.gc": "off"}.
+    schedule_cron: dict[str, str] = Field(default_factory=dict)
+    # The record of each task's occurrences (`scheduled_runs`) is kept this many days.
+    schedule_run_retention_days: int = Field(default=30, ge=1)
 
     # Logs, metrics and traces (README: "Logs, metrics and traces").
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.core.db.base import AppSession
@@ -73,7 +72,7 @@ async def place(
     return order
 
 
-async def _refuse(app_db: AsyncSession, product_id: int, quantity: int) -> None:
+async def _refuse(app_db: AppSession, product_id: int, quantity: int) -> None:
     product = await app_db.get(Product, product_id)
     if product is None:
         raise NotFound("product", product_id=product_id)
@@ -85,7 +84,7 @@ async def _refuse(app_db: AsyncSession, product_id: int, quantity: int) -> None:
     )
 
 
-async def get(app_db: AsyncSession, order_id: int) -> Order | None:
+async def get(app_db: AppSession, order_id: int) -> Order | None:
     order: Order | None = await app_db.scalar(
         select(Order).where(Order.id == order_id).options(selectinload(Order.items))
     )
@@ -93,7 +92,7 @@ async def get(app_db: AsyncSession, order_id: int) -> Order | None:
 
 
 async def list_page(
-    app_db: AsyncSession, owner_id: int, *, limit: int, before_id: int | None
+    app_db: AppSession, owner_id: int, *, limit: int, before_id: int | None
 ) -> list[Order]:
     """Newest first, served by the (owner_id, id) index."""
     query = select(Order).where(Order.owner_id == owner_id).order_by(Order.id.desc()).limit(limit)
@@ -127,5 +126,5 @@ async def cancel(app_db: AppSession, cache: Cache, outbox: Outbox, order: Order)
     return order
 
 
-async def count(app_db: AsyncSession, owner_id: int) -> int:
+async def count(app_db: AppSession, owner_id: int) -> int:
     return await count_rows(app_db, Order, Order.owner_id == owner_id)

@@ -1,7 +1,6 @@
 """Changing accounts: one's own profile and password, and the administrators' changes."""
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth import accounts, api_keys, signin
@@ -15,7 +14,7 @@ from app.users.notifications import AccountDeactivated, RolesChanged
 from app.users.schemas import AdminUserUpdate, UserUpdate
 
 
-async def update_profile(auth_db: AsyncSession, user: User, changes: UserUpdate) -> User:
+async def update_profile(auth_db: AuthSession, user: User, changes: UserUpdate) -> User:
     fields = changes.model_dump(exclude_unset=True)
     if fields.get("email") not in (None, user.email):
         await accounts.ensure_email_free(auth_db, fields["email"])
@@ -28,7 +27,7 @@ async def update_profile(auth_db: AsyncSession, user: User, changes: UserUpdate)
 
 
 async def change_password(
-    auth_db: AsyncSession, user: User, *, current: str, new: str, keep_session_id: int | None
+    auth_db: AuthSession, user: User, *, current: str, new: str, keep_session_id: int | None
 ) -> None:
     """Set a new password after checking the current one; other sessions are signed out."""
     await accounts.confirm_password(user, current)
@@ -36,7 +35,7 @@ async def change_password(
     await signin.revoke_sessions(auth_db, user.id, keep_session_id=keep_session_id)
 
 
-async def list_page(auth_db: AsyncSession, *, limit: int, after_id: int | None) -> list[User]:
+async def list_page(auth_db: AuthSession, *, limit: int, after_id: int | None) -> list[User]:
     """Up to `limit` users in id order, after `after_id` (keyset pagination)."""
     query = select(User).options(selectinload(User.roles)).order_by(User.id).limit(limit)
     if after_id is not None:

@@ -92,7 +92,11 @@ async def delete_one(auth_db: AuthSession, notification: Notification) -> None:
 async def prune(databases: Databases, *, days: int) -> int:
     """Delete the notifications read more than `days` days ago, PRUNE_BATCH per
     transaction (by primary key, found through the `read_at` index), so no statement
-    holds many locks for long; unread ones stay however old. Returns how many went."""
+    holds many locks for long; unread ones stay however old. Returns how many went.
+
+    Not `app.core.db.pruning.prune`, which walks the primary key: here a random uuid,
+    so each batch would scan the table; the `read_at` index holds exactly these rows,
+    oldest first, and a row once read is never unread again."""
     if days < 0:
         raise ValueError("days must not be negative")
     cutoff = utc_now() - timedelta(days=days)

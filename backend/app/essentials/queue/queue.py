@@ -13,7 +13,8 @@ the job's own, plus the dispatch options `delay` (seconds or a timedelta), `queu
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,12 +22,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.core.config import Settings
 from app.core.db.base import AuthSession
 from app.core.db.integrity import integrity_session
+from app.core.db.pruning import prune
 from app.core.db.registry import Databases
+from app.core.db.types import utc_now
 from app.essentials.queue import batches, failures
 from app.essentials.queue.backend import QueueBackend, QueueCounts, RegisteredWorker, RunningJob
 from app.essentials.queue.database import DatabaseBackend
 from app.essentials.queue.failures import FailedJobRow
 from app.essentials.queue.jobs import Job, JobMessage
+from app.essentials.queue.models import FailedJob, JobBatch
+
+
+@dataclass(frozen=True, slots=True)
+class PrunedJobs:
+    failed_jobs: int
+    job_batches: int
+
+    def __str__(self) -> str:
+        return f"{self.failed_jobs} failed jobs, {self.job_batches} finished batches"
 
 
 class Queue:
@@ -127,6 +140,27 @@ class Queue:
             flushed += deleted
             if deleted < failures.DELETE_BATCH:
                 return flushed
+
+    async def prune_failed(self, *, days: int) -> "PrunedJobs":
+        """Delete the failed jobs, and the finished batches, older than `days` days, a
+        batch of rows per transaction. A batch finishes after its last job, so a batch
+        pruned takes no failed job of its own along with it that would stay."""
+        before = utc_now() - timedelta(days=days)
+        failed = await prune(
+            self.databases,
+            "auth",
+            FailedJob.id,
+            FailedJob.failed_at < before,
+            purpose="prune failed jobs",
+        )
+        finished = await prune(
+            self.databases,
+            "auth",
+            JobBatch.id,
+            JobBatch.finished_at < before,
+            purpose="prune finished batches",
+        )
+        return PrunedJobs(failed, finished)
 
     async def find_batch(self, batch_id: int) -> batches.BatchStatus | None:
         async with self.databases.auth.autocommit() as connection:

@@ -1,0 +1,1 @@
+"""Recurring tasks: declared in code with cron expressions, enqueued once per occurrence."""
