@@ -381,15 +381,20 @@ async def test_only_announcers_may_announce_and_the_text_is_checked(
 # --- where the application notifies ------------------------------------------------------------
 
 
+async def a_lamp(app: FastAPI, *, stock: int) -> int:
+    """A product at 19.90 in the catalogue; returns its id."""
+    async with app.state.databases.app.sessions() as app_db:
+        lamp = Product(sku="LAMP-1", name="Desk lamp", price="19.90", stock=stock)
+        app_db.add(lamp)
+        await app_db.commit()
+    return lamp.id
+
+
 async def test_placing_and_cancelling_an_order_notify_the_buyer_once_each(
     client: httpx.AsyncClient, app: FastAPI, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ada = await signed_up(client, "ada@example.com")
-    async with app.state.databases.app.sessions() as app_db:
-        lamp = Product(sku="LAMP-1", name="Desk lamp", price="19.90", stock=10)
-        app_db.add(lamp)
-        await app_db.commit()
-    body = {"items": [{"product_id": lamp.id, "quantity": 2}]}
+    body = {"items": [{"product_id": await a_lamp(app, stock=10), "quantity": 2}]}
     capsys.readouterr()
 
     placed = await client.post(f"{API}/orders", json=body, headers=ada.headers)
@@ -419,12 +424,8 @@ async def test_placing_and_cancelling_an_order_notify_the_buyer_once_each(
 
 async def test_an_order_refused_notifies_nobody(client: httpx.AsyncClient, app: FastAPI) -> None:
     ada = await signed_up(client, "ada@example.com")
-    async with app.state.databases.app.sessions() as app_db:
-        lamp = Product(sku="LAMP-1", name="Desk lamp", price="19.90", stock=1)
-        app_db.add(lamp)
-        await app_db.commit()
+    body = {"items": [{"product_id": await a_lamp(app, stock=1), "quantity": 2}]}
 
-    body = {"items": [{"product_id": lamp.id, "quantity": 2}]}
     refused = await client.post(f"{API}/orders", json=body, headers=ada.headers)
 
     assert_error(refused, 409, "insufficient_stock")
