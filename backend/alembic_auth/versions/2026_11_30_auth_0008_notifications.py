@@ -1,7 +1,7 @@
 """notifications
 
 Revision ID: auth_0008
-Revises: auth_0009
+Revises: auth_0007
 Create Date: 2026-11-30 15:10:00.000000
 """
 
@@ -15,7 +15,7 @@ from app.auth.permissions import RoleName, seed_statements, unseed_statements
 from app.essentials.notifications.permissions import NotificationPermission
 
 revision: str = 'auth_0008'
-down_revision: str | None = 'auth_0009'
+down_revision: str | None = 'auth_0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """schedule: scheduled_runs, one row per occurrence of a recurring task
 
-Revision ID: auth_0009
+Revision ID: auth_0007
 Revises: auth_0006
 Create Date: 2026-11-30 15:00:00.000000
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision: str = 'auth_0009'
+revision: str = 'auth_0007'
 down_revision: str | None = 'auth_0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
