@@ -22,6 +22,8 @@ from app.core.web.openapi import operation_id
 from app.core.web.protections import install_http_protections
 from app.dashboard import router as dashboard
 from app.erasure import router as erasure
+from app.essentials.activity import router as activity
+from app.essentials.activity.permissions import ActivityPermission
 from app.essentials.cache.factory import create_cache
 from app.essentials.cache.stickiness import CacheStickiness
 from app.essentials.queue import router as queue
@@ -46,6 +48,7 @@ API_ROUTERS: list[APIRouter] = [
     orders.router,
     dashboard.router,
     queue.create_router(require_permissions(QueuePermission.ADMIN)),
+    activity.create_router(require_permissions(ActivityPermission.READ)),
 ]
 TAGS = [
     health.TAG,
@@ -56,6 +59,7 @@ TAGS = [
     orders.TAG,
     dashboard.TAG,
     queue.TAG,
+    activity.TAG,
 ]
 
 

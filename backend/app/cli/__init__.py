@@ -4,13 +4,14 @@ Each module adds the commands of one concern to `cli`; `run` gives every command
 databases of the configured settings, and turns a domain error into a message.
 """
 
-from app.cli import accounts, backups, cache, copying, databases, queue
+from app.cli import accounts, activity, backups, cache, copying, databases, queue
 from app.cli.runner import cli
 
 accounts.register(cli)
 databases.register(cli)
 cache.register(cli)
 queue.register(cli)
+activity.register(cli)
 copying.register(cli)
 backups.register(cli)
 

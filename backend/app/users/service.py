@@ -8,6 +8,7 @@ from app.auth import accounts, api_keys, signin
 from app.auth.changes import record_change
 from app.auth.models import User
 from app.core.security import hash_password
+from app.essentials.activity.recording import activity
 from app.users.schemas import AdminUserUpdate, UserUpdate
 
 
@@ -30,6 +31,13 @@ async def change_password(
     await accounts.confirm_password(user, current)
     user.hashed_password = await hash_password(new)
     await signin.revoke_sessions(auth_db, user.id, keep_session_id=keep_session_id)
+    await (
+        activity("auth")
+        .on(user)
+        .by(user)
+        .event("password_changed")
+        .log(auth_db, "Password changed")
+    )
 
 
 async def list_page(auth_db: AsyncSession, *, limit: int, after_id: int | None) -> list[User]:
