@@ -115,6 +115,13 @@ def subject_type(model: type[Any]) -> str:
     return table.name
 
 
+def row_id(row: object) -> int | None:
+    """A row's single integer primary key (None for any other key). Read from the
+    row itself: during a flush, a row just inserted has no identity key yet."""
+    key = inspect(row).mapper.primary_key_from_instance(row)
+    return key[0] if len(key) == 1 and isinstance(key[0], int) else None
+
+
 def jsonable(value: Any) -> Any:
     """A value as the log stores it: amounts and times as exact strings."""
     if value is None or isinstance(value, bool | int | float | str):
@@ -127,6 +134,8 @@ def jsonable(value: Any) -> Any:
         return jsonable(value.value)
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
+    if isinstance(value, Mapping):  # by-hand properties: secrets left out at every depth
+        return {str(key): jsonable(item) for key, item in value.items() if logged(str(key))}
     return str(value)
 
 
@@ -146,7 +155,13 @@ def _related(members: Iterable[Any], shown: str) -> list[Any]:
 
 def _created(state: InstanceState[Auditable], model: type[Auditable]) -> Changes:
     values = state.dict
-    attributes = {key: jsonable(values[key]) for key in _logged_columns(model) if key in values}
+    columns = state.mapper.column_attrs
+    # A column never set and with no server default was inserted as NULL.
+    attributes = {
+        key: jsonable(values[key]) if key in values else None
+        for key in _logged_columns(model)
+        if key in values or columns[key].columns[0].server_default is None
+    }
     for key, shown in model.__activity_relations__.items():
         if key in values:
             attributes[key] = _related(values[key], shown)
@@ -247,8 +262,6 @@ def _entry(
 def _automatic(target: Auditable, event_name: str, changes: Changes) -> Entry:
     model = type(target)
     name = target.activity_event(event_name, changes)
-    identity = inspect(target).identity
-    subject_id = identity[0] if identity is not None and len(identity) == 1 else None
     properties: dict[str, Any] = {}
     if changes.old:
         properties["old"] = changes.old
@@ -258,7 +271,7 @@ def _automatic(target: Auditable, event_name: str, changes: Changes) -> Entry:
         model.__activity_log_name__,
         name,
         name,
-        (subject_type(model), subject_id),
+        (subject_type(model), row_id(target)),
         USER_ID.get(),
         properties,
     )
@@ -357,9 +370,7 @@ class Activity:
         """What the entry is about: a model's row, or a subject type and id."""
         if isinstance(subject, str):
             return replace(self, subject=(subject, subject_id))
-        identity = inspect(subject).identity
-        row_id = identity[0] if identity is not None and len(identity) == 1 else None
-        return replace(self, subject=(subject_type(type(subject)), row_id))
+        return replace(self, subject=(subject_type(type(subject)), row_id(subject)))
 
     def by(self, causer: object | None) -> Self:
         """Who did it: a user (or their id); by default the request's user."""
@@ -373,7 +384,7 @@ class Activity:
         return replace(self, properties={**self.properties, **properties})
 
     def entry(self, description: str) -> Entry:
-        properties = {key: jsonable(value) for key, value in self.properties.items() if logged(key)}
+        properties: dict[str, Any] = jsonable(self.properties)
         causer_id = self.causer_id if self.causer_given else USER_ID.get()
         return _entry(
             self.log_name, self.event_name, description, self.subject, causer_id, properties
