@@ -495,6 +495,8 @@ async def test_the_activity_endpoints_refuse_who_may_not_and_what_is_not_valid(
         {"causer_id": str(2**63)},
         {"log_name": "x" * 65},
         {"event": ""},
+        {"subject_type": "projects\x00"},
+        {"log_name": "' OR 1=1 --"},
         {"limit": "0"},
         {"limit": "101"},
     ):

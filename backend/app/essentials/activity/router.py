@@ -24,7 +24,8 @@ TAG = {
     "**auth database**; app-database changes reach it through the outbox.",
 }
 
-Name = Annotated[str | None, Query(min_length=1, max_length=64)]
+# Subject types, log names and events are identifiers (`projects`, `sign_in_failed`).
+Name = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 RowId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
