@@ -174,6 +174,14 @@ async def test_profile_activation_and_roles_are_logged_with_who_changed_them(
         f"{API}/users/me", json={"full_name": "Ada Lovelace"}, headers=ada.headers
     )
     assert named.status_code == 200, named.text
+    keys = [
+        (
+            await client.post(
+                f"{API}/auth/api-keys", json={"name": name, "scopes": []}, headers=ada.headers
+            )
+        ).json()["id"]
+        for name in ("laptop", "phone")
+    ]
     changed = await client.patch(
         f"{API}/users/{ada.id}",
         json={"is_active": False, "roles": ["admin", "member"]},
@@ -193,8 +201,14 @@ async def test_profile_activation_and_roles_are_logged_with_who_changed_them(
             },
         ),
     ]
-    # Her keys were revoked with the deactivation: she had none, so no entry says so.
-    assert await entries(app, subject_type="api_keys") == []
+    # Her keys were revoked with the deactivation: one entry each, in the same batch.
+    revoked = await entries(app, subject_type="api_keys", event="revoked")
+    assert sorted(entry["subject_id"] for entry in revoked) == keys
+    assert {entry["causer_id"] for entry in revoked} == {boss.id}
+    assert {entry["request_id"] for entry in [*revoked, updates[1]]} == {
+        changed.headers["X-Request-ID"]
+    }
+    assert len({entry["batch_uuid"] for entry in [*revoked, updates[1]]}) == 1
 
 
 async def test_sign_ins_keys_and_passwords_are_logged_and_no_secret_is(
