@@ -70,7 +70,7 @@ bench: $(VENV)/.dev ## Benchmark on PostgreSQL with one uvicorn worker (needs wr
 	$(BIN)/python -m tools.bench.run
 
 bench-copy: $(VENV)/.dev ## Time copy-database: 100,000 rows, SQLite -> PostgreSQL (not part of make test)
-	$(BIN)/python -m tools.bench.copy
+	$(BIN)/python -m tools.bench.copy_database
 
 fuzz: $(VENV)/.dev ## Schemathesis against the OpenAPI schema, on PostgreSQL (also in CI)
 	$(BIN)/python -m tools.fuzz.run

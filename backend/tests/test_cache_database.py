@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import event, func, select
+from tools.servers import free_port
 
+from app.core.db.registry import create_databases
 from app.essentials.cache.database import DatabaseStore
 from app.essentials.cache.models import CacheEntry, CacheLock
-from app.essentials.cache.store import now_ms
+from app.essentials.cache.store import CacheUnavailable, now_ms
 from tests.caches import Target, open_target
-from tests.conftest import SELECTED
+from tests.conftest import SELECTED, unique_prefix
 
 
 @pytest.fixture(scope="session", params=SELECTED)
@@ -37,18 +40,35 @@ async def rows(target: Target, model: Any, prefix: str, *, expired: bool) -> int
 
 
 async def statements_of(target: Target, call: Callable[[], Awaitable[Any]]) -> list[str]:
-    """The SQL statements `call` sent."""
+    """The SQL statements `call` sent: through SQLAlchemy, and on PostgreSQL also those
+    sent straight through asyncpg (the store's hit path), which asyncpg's query logger
+    sees (and SQLAlchemy's own prepared statements it does not)."""
     sent: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         sent.append(statement)
 
+    def log(query: Any) -> None:
+        if query.query.rstrip(";") not in {"BEGIN", "COMMIT", "ROLLBACK"}:
+            sent.append(query.query)
+
+    def watch(dbapi_connection: Any, *args: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(log)
+
+    def unwatch(dbapi_connection: Any, *args: Any) -> None:
+        dbapi_connection.driver_connection.remove_query_logger(log)
+
     engine = target.databases.auth.engine.sync_engine
+    pool_events = [("checkout", watch), ("checkin", unwatch)] if target.name == "postgresql" else []
     event.listen(engine, "before_cursor_execute", record)
+    for name, listener in pool_events:
+        event.listen(engine, name, listener)
     try:
         await call()
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        for name, listener in pool_events:
+            event.remove(engine, name, listener)
     return sent
 
 
@@ -169,3 +189,24 @@ async def test_writes_and_sweeps_at_once_never_fail(target: Target) -> None:
 
     assert await cache.get("total") == 200
     await cache.close()
+
+
+async def test_a_database_out_of_reach_is_the_caches_outage(target: Target) -> None:
+    """Reads and writes on a database that does not answer raise `CacheUnavailable`
+    (which the catalogue and the rate limits handle), not a driver's error: PostgreSQL's
+    hits, which go through asyncpg itself, included."""
+    if target.name == "sqlite":
+        pytest.skip("an embedded SQLite file has no server to lose")
+    url = target.settings.resolved_database_url("auth").set(host="127.0.0.1", port=free_port())
+    settings = target.settings.model_copy(
+        update={"database_url": SecretStr(url.render_as_string(hide_password=False))}
+    )
+    databases = create_databases(settings)
+    try:
+        store = DatabaseStore(databases.auth, unique_prefix())
+        with pytest.raises(CacheUnavailable):
+            await store.get("k")
+        with pytest.raises(CacheUnavailable):
+            await store.put("k", "1", None)
+    finally:
+        await databases.dispose()

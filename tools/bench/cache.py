@@ -48,7 +48,7 @@ def main() -> int:
             migrate(service_environment(url, url))
         targets = ";".join(f"{name}={url}" for name, url in stores.items())
         measured = subprocess.run(
-            [sys.executable, str(BENCH / "cache_steps.py")],
+            [sys.executable, "-m", "tools.bench.cache_steps"],
             cwd=BACKEND,
             env={
                 **os.environ,

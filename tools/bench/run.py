@@ -93,7 +93,7 @@ async def sign_in(base: str) -> str:
 def run_script(name: str, env: dict[str, str], **extra: str) -> str:
     """Another of the bench's scripts, from backend/ with the service's environment."""
     done = subprocess.run(
-        [sys.executable, str(BENCH / name)],
+        [sys.executable, "-m", f"tools.bench.{Path(name).stem}"],  # no script dir on the path
         cwd=BACKEND,
         env={**env, "PYTHONPATH": f"{BACKEND}:{REPO}", **extra},
         capture_output=True,
@@ -198,6 +198,7 @@ async def main() -> int:
             BENCH_TOKEN=token,
         )
     )
+    print(run_script("request_profile.py", env), flush=True)
     print("\nThe cache, per store (tools/bench/cache.py):", flush=True)
     cache_bench.main()
     ratio_5 = large.p50_ms / small.p50_ms

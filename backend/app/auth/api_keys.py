@@ -4,7 +4,6 @@ stored as a SHA-256 digest, revoked at once."""
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import accounts
 from app.auth.changes import record_change
@@ -12,6 +11,7 @@ from app.auth.models import ApiKey
 from app.auth.principal import Principal
 from app.auth.schemas import ApiKeyCreate
 from app.core.config import Settings
+from app.core.db.base import AuthSession
 from app.core.db.types import utc_now
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.security import digest, new_secret
@@ -19,7 +19,7 @@ from app.essentials.activity.recording import BY_HAND, activity
 
 
 async def create(
-    auth_db: AsyncSession, settings: Settings, owner: Principal, request: ApiKeyCreate
+    auth_db: AuthSession, settings: Settings, owner: Principal, request: ApiKeyCreate
 ) -> tuple[ApiKey, str]:
     """A new key whose scopes must lie within what its owner may do (a superuser: any
     permission that exists); returns it with the secret, which is stored only hashed."""
@@ -48,7 +48,7 @@ async def create(
     return api_key, key
 
 
-async def list_for(auth_db: AsyncSession, user_id: int) -> list[ApiKey]:
+async def list_for(auth_db: AuthSession, user_id: int) -> list[ApiKey]:
     result = await auth_db.scalars(
         select(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
@@ -57,7 +57,7 @@ async def list_for(auth_db: AsyncSession, user_id: int) -> list[ApiKey]:
     return list(result)
 
 
-async def revoke(auth_db: AsyncSession, user_id: int, key_id: int) -> None:
+async def revoke(auth_db: AuthSession, user_id: int, key_id: int) -> None:
     now = utc_now()
     result = await auth_db.execute(
         update(ApiKey)
@@ -71,7 +71,7 @@ async def revoke(auth_db: AsyncSession, user_id: int, key_id: int) -> None:
     record_change(auth_db, user_id)
 
 
-async def revoke_all(auth_db: AsyncSession, user_id: int) -> None:
+async def revoke_all(auth_db: AuthSession, user_id: int) -> None:
     now = utc_now()
     live = ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)
     key_ids = list(await auth_db.scalars(select(ApiKey.id).where(*live)))
@@ -86,7 +86,7 @@ async def revoke_all(auth_db: AsyncSession, user_id: int) -> None:
     record_change(auth_db, user_id)
 
 
-async def _log_revoked(auth_db: AsyncSession, key_ids: list[int], now: datetime) -> None:
+async def _log_revoked(auth_db: AuthSession, key_ids: list[int], now: datetime) -> None:
     """The entries of the guarded UPDATEs above, which the ORM does not see."""
     for key_id in key_ids:
         await (

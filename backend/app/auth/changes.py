@@ -21,14 +21,15 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey, CredentialChange, LoginSession
 from app.auth.principals import FRESHNESS, PrincipalCache
+from app.core.background import in_background
 from app.core.db.base import AuthSession
 from app.core.db.registry import Database
 from app.core.db.sessions import app_state_of, on_commit
 from app.core.db.types import UTCDateTime, utc_now
+from app.core.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ _KEY_USED = (
 )
 
 
-def record_change(auth_db: AsyncSession, user_id: int | None) -> None:
+def record_change(auth_db: AuthSession, user_id: int | None) -> None:
     """What `user_id`'s credentials allow has changed (`None`: everyone's): recorded in
     `auth_db`'s transaction, and, in this worker, their principals dropped at its commit."""
     auth_db.add(CredentialChange(user_id=user_id))
@@ -71,7 +72,7 @@ def record_change(auth_db: AsyncSession, user_id: int | None) -> None:
         on_commit(auth_db, drop)
 
 
-async def prune_changes(auth_db: AsyncSession) -> int:
+async def prune_changes(auth_db: AuthSession) -> int:
     """Delete the changes older than a day (every worker has long followed them)."""
     result = await auth_db.execute(
         delete(CredentialChange).where(CredentialChange.created_at < utc_now() - KEEP_CHANGES)
@@ -103,9 +104,13 @@ class ChangeFollower:
             started = time.monotonic()
             try:
                 await self.poll()
-            except Exception:  # the database is away: every request checks it again
+            except DatabaseUnavailable as outage:  # every request checks it again meanwhile
                 if not self.failing:
-                    logger.warning("cannot follow the credential changes", exc_info=True)
+                    logger.warning("cannot follow the credential changes: %s", outage.detail)
+                self.failing = True
+            except Exception:  # a bug, not an outage: its traceback, once
+                if not self.failing:
+                    logger.exception("cannot follow the credential changes")
                 self.failing = True
             else:
                 if self.failing:
@@ -142,8 +147,11 @@ class ChangeFollower:
                 for statement, used in ((_SESSION_USED, sessions), (_KEY_USED, keys)):
                     if used:
                         await connection.execute(statement, _rows(used))
+        except DatabaseUnavailable as outage:  # the next write carries them
+            logger.warning("could not write last_used_at: %s", outage.detail)
+            self.principals.last_use.put_back(sessions, keys)
         except Exception:
-            logger.warning("could not write last_used_at", exc_info=True)
+            logger.exception("could not write last_used_at")
 
 
 def _rows(used: dict[int, datetime]) -> list[dict[str, object]]:
@@ -160,11 +168,8 @@ async def following(auth: Database[AuthSession], principals: PrincipalCache) -> 
     follower = ChangeFollower(auth, principals)
     with contextlib.suppress(Exception):  # a database down at start-up: run() retries
         await follower.start()
-    task = asyncio.create_task(follower.run(), name="credential changes")
     try:
-        yield
+        async with in_background(follower.run(), "credential changes"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await follower.write_last_use()

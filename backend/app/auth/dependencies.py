@@ -11,13 +11,13 @@ from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import credentials
 from app.auth.principal import Principal
 from app.auth.principals import PrincipalCache
 from app.auth.signin import Client
 from app.core.config import API_PREFIX
+from app.core.db.base import AppSession
 from app.core.db.sessions import AppDb, DatabasesDep, note_caller
 from app.core.db.types import MAX_ID
 from app.core.errors import Forbidden, NotFound, Unauthorized
@@ -109,7 +109,7 @@ Row = TypeVar("Row", bound=Owned)
 
 
 def owned(
-    load: Callable[[AsyncSession, int], Awaitable[Row | None]],
+    load: Callable[[AppSession, int], Awaitable[Row | None]],
     resource: str,
     permission: PermissionName,
     *,

@@ -3,23 +3,23 @@
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import signin
 from app.auth.models import PasswordResetToken, User
 from app.core.config import Settings
+from app.core.db.base import AuthSession
 from app.core.db.types import utc_now
 from app.core.errors import BadRequest
 from app.core.security import digest, hash_password, new_secret
 from app.essentials.activity.recording import activity
 
 
-async def resettable_user_id(auth_db: AsyncSession, email: str) -> int | None:
+async def resettable_user_id(auth_db: AuthSession, email: str) -> int | None:
     """The id of the active user with this email, who may be sent a reset link."""
     return await auth_db.scalar(select(User.id).where(User.email == email, User.is_active))
 
 
-async def start(auth_db: AsyncSession, settings: Settings, user_id: int) -> tuple[User, str] | None:
+async def start(auth_db: AuthSession, settings: Settings, user_id: int) -> tuple[User, str] | None:
     """A single-use reset token for an active user (stored as its hash), or None."""
     user = await auth_db.get(User, user_id)
     if user is None or not user.is_active:
@@ -35,7 +35,7 @@ async def start(auth_db: AsyncSession, settings: Settings, user_id: int) -> tupl
     return user, token
 
 
-async def finish(auth_db: AsyncSession, token: str, new_password: str) -> None:
+async def finish(auth_db: AuthSession, token: str, new_password: str) -> None:
     """Spend the token (once: a guarded UPDATE), set the password, revoke every session."""
     now = utc_now()
     token_hash = digest(token)

@@ -48,6 +48,11 @@ class LastUse:
         self.sessions, self.api_keys = {}, {}
         return taken
 
+    def put_back(self, sessions: dict[int, datetime], api_keys: dict[int, datetime]) -> None:
+        """Return what could not be written; a later use recorded since wins."""
+        self.sessions = sessions | self.sessions
+        self.api_keys = api_keys | self.api_keys
+
 
 @dataclass(eq=False)
 class PrincipalCache:

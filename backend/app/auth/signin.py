@@ -11,13 +11,13 @@ from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import lockout
 from app.auth.changes import record_change
 from app.auth.models import LoginSession, User
 from app.auth.schemas import TokenPair
 from app.core.config import Settings
+from app.core.db.base import AuthSession
 from app.core.db.sessions import commit_now, on_commit
 from app.core.db.types import utc_now
 from app.core.errors import NotFound, Unauthorized
@@ -37,7 +37,7 @@ class Client:
 
 
 async def login(
-    auth_db: AsyncSession,
+    auth_db: AuthSession,
     cache: Cache,
     settings: Settings,
     *,
@@ -88,7 +88,7 @@ async def login(
 
 
 async def refresh(
-    auth_db: AsyncSession, settings: Settings, refresh_token: str, client: Client
+    auth_db: AuthSession, settings: Settings, refresh_token: str, client: Client
 ) -> TokenPair:
     """Rotate: the presented refresh token is spent and a new pair issued.
 
@@ -160,7 +160,7 @@ def _clip(text: str | None, length: int) -> str | None:
     return text[:length] if text else None
 
 
-async def list_sessions(auth_db: AsyncSession, user_id: int) -> list[LoginSession]:
+async def list_sessions(auth_db: AuthSession, user_id: int) -> list[LoginSession]:
     result = await auth_db.scalars(
         select(LoginSession)
         .where(
@@ -173,7 +173,7 @@ async def list_sessions(auth_db: AsyncSession, user_id: int) -> list[LoginSessio
     return list(result)
 
 
-async def revoke_session(auth_db: AsyncSession, user_id: int, session_id: int) -> None:
+async def revoke_session(auth_db: AuthSession, user_id: int, session_id: int) -> None:
     """Revoke one of the user's sessions; someone else's id is "not found"."""
     result = await auth_db.execute(
         update(LoginSession)
@@ -191,7 +191,7 @@ async def revoke_session(auth_db: AsyncSession, user_id: int, session_id: int) -
 
 
 async def revoke_sessions(
-    auth_db: AsyncSession, user_id: int, *, keep_session_id: int | None = None
+    auth_db: AuthSession, user_id: int, *, keep_session_id: int | None = None
 ) -> None:
     """Revoke every live session of the user, but for `keep_session_id`."""
     statement = (

@@ -4,11 +4,10 @@ import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey, LoginSession
 from app.auth.principal import Principal
-from app.core.db.base import AuthSession
+from app.core.db.base import AppSession, AuthSession
 from app.core.db.registry import Database
 from app.dashboard.schemas import AccountSummary, ActivitySummary, Dashboard
 from app.orders import service as orders
@@ -19,7 +18,7 @@ from app.projects.schemas import ProjectRead
 LATEST = 5
 
 
-async def build(auth: Database[AuthSession], app_db: AsyncSession, user: Principal) -> Dashboard:
+async def build(auth: Database[AuthSession], app_db: AppSession, user: Principal) -> Dashboard:
     """Both databases at once, each on its own connection."""
     account, activity = await asyncio.gather(
         account_summary(auth, user), activity_summary(app_db, user.id)
@@ -44,7 +43,7 @@ async def account_summary(auth: Database[AuthSession], user: Principal) -> Accou
     return AccountSummary(user=user.profile(), active_sessions=row[0], api_keys=row[1])
 
 
-async def activity_summary(app_db: AsyncSession, owner_id: int) -> ActivitySummary:
+async def activity_summary(app_db: AppSession, owner_id: int) -> ActivitySummary:
     return ActivitySummary(
         project_count=await projects.count(app_db, owner_id),
         order_count=await orders.count(app_db, owner_id),

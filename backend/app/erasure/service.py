@@ -14,13 +14,13 @@ Each step commits on its own. A crash between two steps leaves the user marked, 
 from datetime import UTC, datetime
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import models
 from app.auth import accounts, api_keys, signin
 from app.auth.changes import record_change
 from app.auth.models import User
 from app.auth.principals import PrincipalCache
+from app.core.db.base import AppSession, AuthSession
 from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
 from app.essentials.activity.recording import UNAUDITED, activity
@@ -64,7 +64,7 @@ async def erase_user(
     return True
 
 
-async def mark_for_erasure(auth_db: AsyncSession, user_id: int) -> bool:
+async def mark_for_erasure(auth_db: AuthSession, user_id: int) -> bool:
     user = await auth_db.get(User, user_id, with_for_update=True)
     if user is None:
         return False
@@ -76,7 +76,7 @@ async def mark_for_erasure(auth_db: AsyncSession, user_id: int) -> bool:
     return True
 
 
-async def delete_owned_rows(app_db: AsyncSession, owner_ids: list[int]) -> dict[str, int]:
+async def delete_owned_rows(app_db: AppSession, owner_ids: list[int]) -> dict[str, int]:
     """Delete what the owners own in the app database; returns the rows deleted per table."""
     deleted: dict[str, int] = {}
     for table in owned_tables():
@@ -88,7 +88,7 @@ async def delete_owned_rows(app_db: AsyncSession, owner_ids: list[int]) -> dict[
     return deleted
 
 
-async def delete_marked_user(auth_db: AsyncSession, user_id: int) -> None:
+async def delete_marked_user(auth_db: AuthSession, user_id: int) -> None:
     """The last step: only a user marked for erasure is deleted, so it cannot run first."""
     erased = await auth_db.execute(
         delete(User)
@@ -100,5 +100,5 @@ async def delete_marked_user(auth_db: AsyncSession, user_id: int) -> None:
     record_change(auth_db, user_id)
 
 
-async def pending_erasures(auth_db: AsyncSession) -> list[int]:
+async def pending_erasures(auth_db: AuthSession) -> list[int]:
     return list(await auth_db.scalars(select(User.id).where(User.deleting_at.is_not(None))))

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.core.db.base import AppSession
@@ -67,7 +66,7 @@ async def place(
     return order
 
 
-async def _refuse(app_db: AsyncSession, product_id: int, quantity: int) -> None:
+async def _refuse(app_db: AppSession, product_id: int, quantity: int) -> None:
     product = await app_db.get(Product, product_id)
     if product is None:
         raise NotFound("product", product_id=product_id)
@@ -79,7 +78,7 @@ async def _refuse(app_db: AsyncSession, product_id: int, quantity: int) -> None:
     )
 
 
-async def get(app_db: AsyncSession, order_id: int) -> Order | None:
+async def get(app_db: AppSession, order_id: int) -> Order | None:
     order: Order | None = await app_db.scalar(
         select(Order).where(Order.id == order_id).options(selectinload(Order.items))
     )
@@ -87,7 +86,7 @@ async def get(app_db: AsyncSession, order_id: int) -> Order | None:
 
 
 async def list_page(
-    app_db: AsyncSession, owner_id: int, *, limit: int, before_id: int | None
+    app_db: AppSession, owner_id: int, *, limit: int, before_id: int | None
 ) -> list[Order]:
     """Newest first, served by the (owner_id, id) index."""
     query = select(Order).where(Order.owner_id == owner_id).order_by(Order.id.desc()).limit(limit)
@@ -96,7 +95,7 @@ async def list_page(
     return list(await app_db.scalars(query))
 
 
-async def cancel(app_db: AsyncSession, cache: Cache, order: Order) -> Order:
+async def cancel(app_db: AppSession, cache: Cache, order: Order) -> Order:
     """Cancel once: the status flip is guarded, so stock is restored exactly once."""
     now = datetime.now(UTC)
     flipped = await app_db.execute(
@@ -132,5 +131,5 @@ async def cancel(app_db: AsyncSession, cache: Cache, order: Order) -> Order:
     return order
 
 
-async def count(app_db: AsyncSession, owner_id: int) -> int:
+async def count(app_db: AppSession, owner_id: int) -> int:
     return await count_rows(app_db, Order, Order.owner_id == owner_id)

@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Row, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db.base import AppSession
 from app.core.db.registry import Database
@@ -48,7 +47,7 @@ async def product(cache: Cache, app: Database[AppSession], product_id: int) -> P
     return ProductRead.model_validate(rows[0]) if rows else None
 
 
-def changed(app_db: AsyncSession, cache: Cache) -> None:
+def changed(app_db: AppSession, cache: Cache) -> None:
     """The catalogue changes when `app_db`'s transaction commits: readers see it then."""
     on_commit(app_db, partial(_bump, cache))
 

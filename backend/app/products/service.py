@@ -3,8 +3,8 @@
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db.base import AppSession
 from app.core.errors import Conflict
 from app.essentials.cache.facade import Cache
 from app.products import catalogue
@@ -12,7 +12,7 @@ from app.products.models import Product
 from app.products.schemas import ProductCreate, ProductUpdate
 
 
-async def create(app_db: AsyncSession, cache: Cache, data: ProductCreate) -> Product:
+async def create(app_db: AppSession, cache: Cache, data: ProductCreate) -> Product:
     if await app_db.scalar(select(Product.id).where(Product.sku == data.sku)) is not None:
         raise Conflict(f"A product with SKU {data.sku} exists", code="sku_taken")
     product = Product(**data.model_dump())
@@ -25,13 +25,13 @@ async def create(app_db: AsyncSession, cache: Cache, data: ProductCreate) -> Pro
     return product
 
 
-async def get(app_db: AsyncSession, product_id: int) -> Product | None:
+async def get(app_db: AppSession, product_id: int) -> Product | None:
     """The product as an entity, for a write (readers use `catalogue.product`)."""
     return await app_db.get(Product, product_id)
 
 
 async def update(
-    app_db: AsyncSession, cache: Cache, product: Product, changes: ProductUpdate
+    app_db: AppSession, cache: Cache, product: Product, changes: ProductUpdate
 ) -> Product:
     for field, value in changes.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(product, field, value)
@@ -40,7 +40,7 @@ async def update(
     return product
 
 
-async def delete(app_db: AsyncSession, cache: Cache, product: Product) -> None:
+async def delete(app_db: AppSession, cache: Cache, product: Product) -> None:
     await app_db.delete(product)
     try:
         await app_db.flush()

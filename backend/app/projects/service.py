@@ -4,21 +4,21 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Row, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db.base import AppSession
 from app.core.db.queries import count_rows
 from app.projects.models import Project
 from app.projects.schemas import ProjectCreate, ProjectUpdate
 
 
-async def create(app_db: AsyncSession, owner_id: int, data: ProjectCreate) -> Project:
+async def create(app_db: AppSession, owner_id: int, data: ProjectCreate) -> Project:
     project = Project(owner_id=owner_id, name=data.name, description=data.description)
     app_db.add(project)
     await app_db.flush()
     return project
 
 
-async def get(app_db: AsyncSession, project_id: int) -> Project | None:
+async def get(app_db: AppSession, project_id: int) -> Project | None:
     return await app_db.get(Project, project_id)
 
 
@@ -43,7 +43,7 @@ PageRow = Row[int, int, str, str | None, datetime, datetime]
 
 
 async def list_page(
-    app_db: AsyncSession, owner_id: int, *, limit: int, before_id: int | None
+    app_db: AppSession, owner_id: int, *, limit: int, before_id: int | None
 ) -> Sequence[PageRow]:
     """Newest first; `before_id` continues after the previous page (keyset pagination).
 
@@ -54,7 +54,7 @@ async def list_page(
     return (await app_db.execute(query, parameters)).all()
 
 
-async def update(app_db: AsyncSession, project: Project, changes: ProjectUpdate) -> Project:
+async def update(app_db: AppSession, project: Project, changes: ProjectUpdate) -> Project:
     for field, value in changes.model_dump(exclude_unset=True).items():
         if field == "name" and value is None:
             continue  # a name can be changed, not removed
@@ -63,10 +63,10 @@ async def update(app_db: AsyncSession, project: Project, changes: ProjectUpdate)
     return project
 
 
-async def delete(app_db: AsyncSession, project: Project) -> None:
+async def delete(app_db: AppSession, project: Project) -> None:
     await app_db.delete(project)
     await app_db.flush()
 
 
-async def count(app_db: AsyncSession, owner_id: int) -> int:
+async def count(app_db: AppSession, owner_id: int) -> int:
     return await count_rows(app_db, Project, Project.owner_id == owner_id)

@@ -1,18 +1,18 @@
 """Changing accounts: one's own profile and password, and the administrators' changes."""
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.auth import accounts, api_keys, signin
 from app.auth.changes import record_change
 from app.auth.models import User
+from app.core.db.base import AuthSession
 from app.core.security import hash_password
 from app.essentials.activity.recording import activity
 from app.users.schemas import AdminUserUpdate, UserUpdate
 
 
-async def update_profile(auth_db: AsyncSession, user: User, changes: UserUpdate) -> User:
+async def update_profile(auth_db: AuthSession, user: User, changes: UserUpdate) -> User:
     fields = changes.model_dump(exclude_unset=True)
     if fields.get("email") not in (None, user.email):
         await accounts.ensure_email_free(auth_db, fields["email"])
@@ -25,7 +25,7 @@ async def update_profile(auth_db: AsyncSession, user: User, changes: UserUpdate)
 
 
 async def change_password(
-    auth_db: AsyncSession, user: User, *, current: str, new: str, keep_session_id: int | None
+    auth_db: AuthSession, user: User, *, current: str, new: str, keep_session_id: int | None
 ) -> None:
     """Set a new password after checking the current one; other sessions are signed out."""
     await accounts.confirm_password(user, current)
@@ -40,7 +40,7 @@ async def change_password(
     )
 
 
-async def list_page(auth_db: AsyncSession, *, limit: int, after_id: int | None) -> list[User]:
+async def list_page(auth_db: AuthSession, *, limit: int, after_id: int | None) -> list[User]:
     """Up to `limit` users in id order, after `after_id` (keyset pagination)."""
     query = select(User).options(selectinload(User.roles)).order_by(User.id).limit(limit)
     if after_id is not None:
@@ -48,7 +48,7 @@ async def list_page(auth_db: AsyncSession, *, limit: int, after_id: int | None) 
     return list(await auth_db.scalars(query))
 
 
-async def admin_update(auth_db: AsyncSession, user: User, changes: AdminUserUpdate) -> User:
+async def admin_update(auth_db: AuthSession, user: User, changes: AdminUserUpdate) -> User:
     """Activate or deactivate (which revokes every session and key), and set the roles."""
     if changes.roles is not None:
         user.roles = await accounts.roles_named(auth_db, changes.roles)

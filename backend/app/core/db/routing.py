@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Session
 
+from app.core.background import in_background
 from app.core.db.failures import is_outage
 
 logger = logging.getLogger(__name__)
@@ -198,13 +199,8 @@ async def monitoring(
         return
     monitor = ReplicaMonitor(replicas, max_lag=max_lag, timeout=check_timeout)
     await monitor.check_all()
-    task = asyncio.create_task(monitor.run(), name="replica monitor")
-    try:
+    async with in_background(monitor.run(), "replica monitor"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class ReplicaMonitor:

@@ -7,9 +7,9 @@ back when it raises. Outages of the database whose call failed become 503s.
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, Literal, overload
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -59,9 +59,32 @@ def raised_through(session: AsyncSession, exc: BaseException) -> bool:
     return False
 
 
+@overload
+def transaction(
+    databases: Databases, name: Literal["auth"]
+) -> AbstractAsyncContextManager[AuthSession]: ...
+
+
+@overload
+def transaction(
+    databases: Databases, name: Literal["app"]
+) -> AbstractAsyncContextManager[AppSession]: ...
+
+
+@overload
+def transaction(
+    databases: Databases, name: DatabaseName
+) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+
+def transaction(databases: Databases, name: DatabaseName) -> AbstractAsyncContextManager[Any]:
+    """A session committed on success and rolled back on error; outages become 503s.
+    Its session is an `AuthSession` on `auth`, an `AppSession` on `app`."""
+    return _transaction(databases, name)
+
+
 @asynccontextmanager
-async def transaction(databases: Databases, name: DatabaseName) -> AsyncIterator[AsyncSession]:
-    """A session committed on success and rolled back on error; outages become 503s."""
+async def _transaction(databases: Databases, name: DatabaseName) -> AsyncIterator[AsyncSession]:
     async with databases[name].sessions() as session:
         try:
             yield session

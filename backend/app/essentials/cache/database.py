@@ -5,6 +5,12 @@ the cache never holds a transaction open, and a write is a single upsert, so
 concurrent writers neither race (no read-then-write) nor deadlock. Expired rows are
 removed as the store writes, as Solid Cache does: every `gc_every` writes, a task in the
 background deletes at most `gc_batch` expired rows of each table, by primary key.
+
+On PostgreSQL a hit, the call a cache exists for, skips SQLAlchemy's execute: the same
+SELECT, compiled once by SQLAlchemy, runs as asyncpg's prepared statement on a
+connection of the pool (checked out, liveness-checked and returned as any other).
+Execute costs some 65 us of a 230 us hit; without it a hit stays within 2x a Redis
+hit (`python -m tools.bench.cache`).
 """
 
 import asyncio
@@ -12,9 +18,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from asyncpg import InterfaceError
 from sqlalchemy import CursorResult, Executable, Table, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+from app.core.db.failures import is_outage
 from app.core.db.registry import Database
 from app.core.errors import DatabaseUnavailable
 from app.essentials.cache.statements import (
@@ -42,6 +50,7 @@ class DatabaseStore:
         self.prefix = prefix
         self._prefix = f"{prefix}:"
         self._sql = Statements(database.engine.dialect.name)
+        self._driver_get = self._sql.driver_sql(self._sql.get, database.engine.dialect)
         self._gc_every = gc_every
         self._gc_batch = gc_batch
         self._writes = 0
@@ -57,7 +66,29 @@ class DatabaseStore:
             raise CacheUnavailable(self._database.name) from exc
 
     async def get(self, key: str) -> str | None:
+        if self._driver_get is not None:
+            value: str | None = await self._fetch_value(
+                self._driver_get, self._prefix + key, now_ms()
+            )
+            return value
         return await self._run(self._sql.get, _scalar, key=self._prefix + key, now=now_ms())
+
+    async def _fetch_value(self, sql: str, *params: Any) -> Any:
+        """`sql` through the driver (asyncpg's `fetchval`) on a pooled connection; a
+        connection that fails is invalidated, as SQLAlchemy would, and the failure is
+        the cache's."""
+        try:
+            async with self._database.autocommit() as connection:
+                raw = await connection.get_raw_connection()
+                try:
+                    return await raw.driver_connection.fetchval(sql, *params)  # type: ignore[union-attr]
+                except Exception as exc:
+                    if is_outage(exc) or isinstance(exc, InterfaceError):
+                        await connection.invalidate(exc)
+                        raise DatabaseUnavailable(self._database.name) from exc
+                    raise
+        except DatabaseUnavailable as exc:
+            raise CacheUnavailable(self._database.name) from exc
 
     async def many(self, keys: Sequence[str]) -> dict[str, str]:
         if not keys:

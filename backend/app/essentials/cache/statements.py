@@ -34,6 +34,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.essentials.cache.models import CacheEntry, CacheLock
 
@@ -71,6 +74,16 @@ class Statements:
         self.acquire = self._claim(LOCKS, ["owner", "expires_at"])  # key, owner, expires_at, now
         self.release = delete(LOCKS).where(LOCKS.c.key == key, LOCKS.c.owner == bindparam("owner"))
         self.force_release = delete(LOCKS).where(LOCKS.c.key == key)
+
+    def driver_sql(self, statement: ClauseElement, dialect: Dialect) -> str | None:
+        """On PostgreSQL, `statement` as asyncpg's SQL (`$1, $2` in the order of its
+        bound parameters, `key` then `now`), for `DatabaseStore.get`; else None."""
+        if not self._postgresql:
+            return None
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        assert compiled.positiontup == ["key", "now"], compiled.positiontup
+        return str(compiled)
 
     def claimed(self, result: CursorResult[Any]) -> bool:
         if self.mysql:
