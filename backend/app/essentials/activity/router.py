@@ -34,7 +34,7 @@ def before_id_of(cursor: str | None) -> int | None:
 
 
 def page_of_entries(rows: Any, limit: int) -> Page[ActivityRead]:
-    return page_of(rows, limit, ActivityRead.of, lambda row: row.id)
+    return page_of(rows, limit, ActivityRead.model_validate, lambda row: row.id)
 
 
 def create_router(guard: Callable[..., Awaitable[Any]]) -> APIRouter:

@@ -1,17 +1,17 @@
 """What the activity endpoints return."""
 
+import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
-from app.essentials.activity.models import ActivityEntry
-from app.essentials.activity.service import properties_of
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class ActivityRead(BaseModel):
     """One entry; `properties` is `{"old": {...}, "attributes": {...}}` for a change
     (only the columns that changed), or what a by-hand entry recorded."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     uuid: str
@@ -26,19 +26,7 @@ class ActivityRead(BaseModel):
     batch_uuid: str | None
     created_at: datetime
 
+    @field_validator("properties", mode="before")
     @classmethod
-    def of(cls, entry: ActivityEntry) -> "ActivityRead":
-        return cls(
-            id=entry.id,
-            uuid=entry.uuid,
-            log_name=entry.log_name,
-            description=entry.description,
-            event=entry.event,
-            subject_type=entry.subject_type,
-            subject_id=entry.subject_id,
-            causer_id=entry.causer_id,
-            properties=properties_of(entry),
-            request_id=entry.request_id,
-            batch_uuid=entry.batch_uuid,
-            created_at=entry.created_at,
-        )
+    def _stored_as_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value

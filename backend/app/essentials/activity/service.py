@@ -1,10 +1,8 @@
 """Reading the activity log a page at a time, and pruning it."""
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import Select, delete, select
 
@@ -51,11 +49,6 @@ async def page(
     if before_id is not None:
         query = query.where(ActivityEntry.id < before_id)
     return list(await auth_db.scalars(query))
-
-
-def properties_of(entry: ActivityEntry) -> dict[str, Any]:
-    properties: dict[str, Any] = json.loads(entry.properties)
-    return properties
 
 
 async def prune(databases: Databases, days: int) -> int:
