@@ -527,3 +527,24 @@ async def test_the_activity_endpoints_refuse_who_may_not_and_what_is_not_valid(
             400,
             "invalid_cursor",
         )
+
+
+async def test_a_value_set_while_unloaded_is_logged_without_an_old_value_it_never_knew(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    async with app.state.databases.app.sessions() as app_db:
+        project = Project(owner_id=1, name="Garden", description="Roses")
+        app_db.add(project)
+        await app_db.commit()
+    async with transaction(app.state.databases, "app") as app_db:
+        project = await app_db.get_one(Project, project.id)
+        app_db.expire(project, ["name"])
+        project.name = "Orchard"
+        project.description = None
+
+    await app.state.outbox.relay(older_than=0)
+    (update,) = await entries(app, event="updated")
+    assert update["properties"] == {
+        "old": {"description": "Roses"},
+        "attributes": {"name": "Orchard", "description": None},
+    }

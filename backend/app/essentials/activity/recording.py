@@ -44,6 +44,7 @@ from uuid import uuid4
 from sqlalchemy import Table, event, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm.base import NO_VALUE
 
 from app.core.db.base import AppBase, AppSession, AuthSession
 from app.core.db.sessions import app_state_of
@@ -177,7 +178,11 @@ def _updated(state: InstanceState[Auditable], model: type[Auditable]) -> Changes
     for key in _logged_columns(model):
         history = state.attrs[key].history
         if history.added or history.deleted:
-            changes.old[key] = jsonable(history.deleted[0]) if history.deleted else None
+            # The value before the change, if it was loaded: an attribute set while
+            # expired has no known old value, and claiming None would be a lie.
+            before = state.committed_state.get(key, NO_VALUE)
+            if before is not NO_VALUE:
+                changes.old[key] = jsonable(before)
             changes.attributes[key] = jsonable(history.added[0]) if history.added else None
     for key, shown in model.__activity_relations__.items():
         history = state.attrs[key].history
