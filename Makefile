@@ -12,7 +12,7 @@ TOOLS := ../tools
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean bench bench-copy fuzz faults
+.PHONY: help run test migrate revision lint format typecheck up down lock compose-check clean bench bench-copy bench-activity fuzz faults
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench: $(VENV)/.dev ## Benchmark on PostgreSQL with one uvicorn worker (needs wr
 
 bench-copy: $(VENV)/.dev ## Time copy-database: 100,000 rows, SQLite -> PostgreSQL (not part of make test)
 	$(BIN)/python -m tools.bench.copy_database
+
+bench-activity: $(VENV)/.dev ## What auditing costs POST /api/v1/projects, audited vs not, on PostgreSQL (not part of make test)
+	$(BIN)/python -m tools.bench.activity
 
 fuzz: $(VENV)/.dev ## Schemathesis against the OpenAPI schema, on PostgreSQL (also in CI)
 	$(BIN)/python -m tools.fuzz.run

@@ -22,6 +22,8 @@ from app.core.web.openapi import operation_id
 from app.core.web.protections import install_http_protections
 from app.dashboard import router as dashboard
 from app.erasure import router as erasure
+from app.essentials.activity import router as activity
+from app.essentials.activity.permissions import ActivityPermission
 from app.essentials.cache.factory import create_cache
 from app.essentials.cache.stickiness import CacheStickiness
 from app.essentials.notifications import router as notifications
@@ -49,6 +51,7 @@ API_ROUTERS: list[APIRouter] = [
     dashboard.router,
     notifications.create_router(current_user, require_permissions(NotificationPermission.ANNOUNCE)),
     queue.create_router(require_permissions(QueuePermission.ADMIN)),
+    activity.create_router(require_permissions(ActivityPermission.READ)),
 ]
 TAGS = [
     health.TAG,
@@ -60,6 +63,7 @@ TAGS = [
     dashboard.TAG,
     notifications.TAG,
     queue.TAG,
+    activity.TAG,
 ]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import MetaData
 
 from app.auth import models as auth_models
 from app.core.db.base import AppBase, AuthBase
+from app.essentials.activity import models as activity_models
 from app.essentials.cache import models as cache_models
 from app.essentials.notifications import models as notifications_models
 from app.essentials.outbox import models as outbox_models
@@ -24,6 +25,7 @@ APP = AppBase.metadata
 
 MODULES = (
     auth_models,
+    activity_models,
     cache_models,
     notifications_models,
     outbox_models,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.core.config import Settings
 from app.core.db.registry import Databases, create_databases
 from app.core.mail import Mailer, create_mailer
+from app.essentials.activity import recording as activity
 from app.essentials.outbox.outbox import Outbox
 from app.essentials.queue.context import JobServices
 from app.essentials.queue.jobs import JobMessage
@@ -30,6 +31,9 @@ class Runtime:
 def create_runtime(settings: Settings) -> Runtime:
     databases = create_databases(settings)
     queue = create_queue(settings, databases)
-    # Each outbox kind and the handler that delivers it (jobs: into the queue).
-    outbox = Outbox(databases, settings, {JobMessage.kind: queue.deliver})
+    # Each outbox kind and the handler that delivers it (jobs: into the queue; the app
+    # database's activity entries: into activity_log).
+    outbox = Outbox(
+        databases, settings, {JobMessage.kind: queue.deliver, activity.KIND: activity.deliver}
+    )
     return Runtime(settings, databases, create_mailer(settings), queue, outbox)

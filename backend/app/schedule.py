@@ -8,6 +8,7 @@ shows them, with their next and last runs.
 """
 
 from app.auth.cleanup import SessionsCleanup, cleanup_sessions
+from app.essentials.activity import service as activity
 from app.essentials.cache.factory import create_cache
 from app.essentials.notifications import service as notifications
 from app.essentials.outbox.outbox import Outbox
@@ -49,6 +50,13 @@ async def prune_notifications(ctx: JobContext) -> str:
     return f"{pruned} notifications read more than {days} days ago"
 
 
+async def prune_activity(ctx: JobContext) -> str:
+    """Activity entries older than ACTIVITY_RETENTION_DAYS."""
+    days = ctx.settings.activity_retention_days
+    pruned = await activity.prune(ctx.databases, days)
+    return f"{pruned} activity entries older than {days} days"
+
+
 async def prune_scheduled_runs(ctx: JobContext) -> str:
     """This schedule's record of occurrences older than SCHEDULE_RUN_RETENTION_DAYS."""
     days = ctx.settings.schedule_run_retention_days
@@ -64,5 +72,6 @@ SCHEDULE = Schedule(
         Task("outbox.prune_receipts", "37 3 * * *", prune_outbox_receipts),
         Task("schedule.prune_runs", "47 3 * * *", prune_scheduled_runs),
         Task("notifications.prune", "57 3 * * *", prune_notifications),
+        Task("activity.prune", "7 4 * * *", prune_activity),
     ]
 )

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import accounts
@@ -80,10 +80,11 @@ async def set_roles(app: FastAPI, email: str, roles: list[str]) -> None:
 
 async def make_superuser(app: FastAPI, email: str) -> None:
     async with app.state.databases.auth.sessions() as session:
-        user_id = await session.scalar(select(User.id).where(User.email == email))
-        await session.execute(update(User).where(User.id == user_id).values(is_superuser=True))
-        record_change(session, user_id)
-        await commit_changed(app, session, user_id)
+        user = await session.scalar(select(User).where(User.email == email))
+        assert user is not None
+        user.is_superuser = True
+        record_change(session, user.id)
+        await commit_changed(app, session, user.id)
 
 
 async def commit_changed(app: FastAPI, session: AsyncSession, user_id: int | None) -> None:

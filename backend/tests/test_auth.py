@@ -113,9 +113,9 @@ async def test_unknown_email_wrong_password_and_inactive_user_get_the_same_401(
     await register(client, "ada@example.com")
     await register(client, "gone@example.com")
     async with app.state.databases.auth.sessions() as session:
-        await session.execute(
-            update(User).where(User.email == "gone@example.com").values(is_active=False)
-        )
+        gone = await session.scalar(select(User).where(User.email == "gone@example.com"))
+        assert gone is not None
+        gone.is_active = False
         await session.commit()
 
     answers = [

@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from app.core.config import Settings
 from app.core.db.sessions import transaction
+from app.essentials.activity.recording import UNAUDITED
 from app.main import create_app
 from app.products import catalogue
 from app.products.models import Product
@@ -139,7 +140,7 @@ async def test_a_read_before_the_commit_does_not_cache_the_old_row_as_new(
     mug = await new_product(client, boss, "MUG-1", "12.50")
 
     async with transaction(app.state.databases, "app") as app_db:
-        await app_db.execute(update(Product).values(price="1.00"))
+        await app_db.execute(update(Product).values(price="1.00").execution_options(**UNAUDITED))
         catalogue.changed(app_db, app.state.cache)
         assert (await read(client, boss, mug["id"]))["price"] == "12.50"  # not committed yet
 

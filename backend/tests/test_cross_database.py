@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 from app.auth.models import User
 from app.core.config import Settings
 from app.erasure import service as erasure
+from app.essentials.activity.recording import UNAUDITED
 from app.orders.models import Order, OrderItem
 from app.products.models import Product
 from app.projects.models import Project
@@ -186,7 +187,7 @@ async def test_check_orphans_reports_and_fixes_rows_whose_owner_is_gone(
     assert "no orphaned rows" in clean.stdout
     # As after restoring the auth database from a backup older than Ada's erasure.
     async with app.state.databases.auth.sessions() as session:
-        await session.execute(delete(User).where(User.id == ada.id))
+        await session.execute(delete(User).where(User.id == ada.id).execution_options(**UNAUDITED))
         await session.commit()
 
     report = await run_cli(settings, "check-orphans")

@@ -83,6 +83,7 @@ async def test_every_tag_in_use_is_described(spec: dict[str, Any]) -> None:
         "dashboard",
         "notifications",
         "queue",
+        "activity",
     ]
 
 

@@ -2,12 +2,15 @@
 write commits, at least once and never twice, whatever commit fails in between.
 
 Failures are injected with an engine's `commit` event raising once, as a connection
-dying during COMMIT would; everything else talks to the real databases.
+dying during COMMIT would; everything else talks to the real databases. The activity
+entries the orders and products would stage too are paused here: tests/test_activity.py
+drives those through the same failures.
 """
 
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.essentials.activity.recording import without_logs
 from app.essentials.outbox.models import OutboxMessage, OutboxReceipt
 from app.essentials.outbox.outbox import Outbox
 from app.essentials.queue.models import QueuedJob
@@ -24,6 +28,12 @@ from app.products.models import Product
 from tests.accounts import API, Account, signed_up
 from tests.queue_jobs import record
 from tests.queue_support import Harness, run_app_jobs, wait_for
+
+
+@pytest.fixture(autouse=True)
+def _jobs_only() -> Iterator[None]:
+    with without_logs():
+        yield
 
 
 class CommitFails:
@@ -208,7 +218,7 @@ async def test_a_message_of_a_kind_without_handler_waits(
     client: httpx.AsyncClient, app: FastAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Unknown:
-        kind = "activity"
+        kind = "webhook"
         uuid = "0d8a3c63-8b0a-4bb4-9d5f-0e1a5a6b7c8d"
 
         def payload(self) -> dict[str, Any]:
@@ -224,7 +234,7 @@ async def test_a_message_of_a_kind_without_handler_waits(
         assert await outbox.relay(older_than=0) == 2
 
     assert await staged(app) == 1
-    assert "no handler for outbox kind 'activity'" in caplog.text
+    assert "no handler for outbox kind 'webhook'" in caplog.text
 
 
 async def test_receipts_older_than_their_retention_are_pruned(

@@ -15,6 +15,7 @@ from sqlalchemy import delete
 from app.auth.changes import record_change
 from app.auth.models import User
 from app.core.config import Settings
+from app.essentials.activity.recording import UNAUDITED
 from tests.accounts import API, Account, bearer, commit_changed, signed_up
 
 ME = f"{API}/users/me"
@@ -283,7 +284,7 @@ async def test_a_token_of_a_deleted_user_is_refused(
     assert (await client.get(ME, headers=ada.headers)).status_code == 200
 
     async with app.state.databases.auth.sessions() as session:
-        await session.execute(delete(User).where(User.id == ada.id))
+        await session.execute(delete(User).where(User.id == ada.id).execution_options(**UNAUDITED))
         record_change(session, ada.id)
         await commit_changed(app, session, ada.id)
 

@@ -1,6 +1,8 @@
 """API keys (personal access tokens): created within the owner's permissions, shown once,
 stored as a SHA-256 digest, revoked at once."""
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 
 from app.auth import accounts
@@ -13,6 +15,7 @@ from app.core.db.base import AuthSession
 from app.core.db.types import utc_now
 from app.core.errors import BadRequest, Forbidden, NotFound
 from app.core.security import digest, new_secret
+from app.essentials.activity.recording import BY_HAND, activity
 
 
 async def create(
@@ -55,22 +58,41 @@ async def list_for(auth_db: AuthSession, user_id: int) -> list[ApiKey]:
 
 
 async def revoke(auth_db: AuthSession, user_id: int, key_id: int) -> None:
+    now = utc_now()
     result = await auth_db.execute(
         update(ApiKey)
         .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utc_now())
-        .execution_options(synchronize_session=False)
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False, **BY_HAND)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise NotFound("API key")
+    await _log_revoked(auth_db, [key_id], now)
     record_change(auth_db, user_id)
 
 
 async def revoke_all(auth_db: AuthSession, user_id: int) -> None:
-    await auth_db.execute(
-        update(ApiKey)
-        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utc_now())
-        .execution_options(synchronize_session=False)
-    )
+    now = utc_now()
+    live = ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)
+    key_ids = list(await auth_db.scalars(select(ApiKey.id).where(*live)))
+    if key_ids:
+        await auth_db.execute(
+            update(ApiKey)
+            .where(ApiKey.id.in_(key_ids), *live)
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False, **BY_HAND)
+        )
+        await _log_revoked(auth_db, key_ids, now)
     record_change(auth_db, user_id)
+
+
+async def _log_revoked(auth_db: AuthSession, key_ids: list[int], now: datetime) -> None:
+    """The entries of the guarded UPDATEs above, which the ORM does not see."""
+    for key_id in key_ids:
+        await (
+            activity("auth")
+            .on("api_keys", key_id)
+            .event("revoked")
+            .with_properties({"old": {"revoked_at": None}, "attributes": {"revoked_at": now}})
+            .log(auth_db, "API key revoked")
+        )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db.base import AuthBase, TimestampMixin
 from app.core.db.types import BigIntId, utc_now
+from app.essentials.activity.recording import Auditable
 
 user_roles = Table(
     "user_roles",
@@ -39,8 +40,10 @@ role_permissions = Table(
 )
 
 
-class User(TimestampMixin, AuthBase):
+class User(Auditable, TimestampMixin, AuthBase):
     __tablename__ = "users"
+    __activity_log_name__ = "users"
+    __activity_relations__ = {"roles": "name"}  # logged as the sorted role names
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -96,10 +99,13 @@ class LoginSession(AuthBase):
     user_agent: Mapped[str | None] = mapped_column(String(255))
 
 
-class ApiKey(AuthBase):
+class ApiKey(Auditable, AuthBase):
     """A personal access token: only its SHA-256 is stored; `prefix` lets people tell keys apart."""
 
     __tablename__ = "api_keys"
+    __activity_log_name__ = "auth"
+    # `key_hash` is left out by rule; each use of the key is not an event worth a row.
+    __activity_exclude__ = frozenset({"last_used_at"})
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     user_id: Mapped[int] = mapped_column(

@@ -11,6 +11,7 @@ from app.core.db.base import AuthSession
 from app.core.db.types import utc_now
 from app.core.errors import BadRequest
 from app.core.security import digest, hash_password, new_secret
+from app.essentials.activity.recording import activity
 
 
 async def resettable_user_id(auth_db: AuthSession, email: str) -> int | None:
@@ -56,6 +57,7 @@ async def finish(auth_db: AuthSession, token: str, new_password: str) -> None:
     user = await auth_db.get_one(User, user_id)
     user.hashed_password = await hash_password(new_password)
     await signin.revoke_sessions(auth_db, user_id)
+    await activity("auth").on(user).by(user).event("password_reset").log(auth_db, "Password reset")
 
 
 def reset_mail(settings: Settings, email: str, token: str) -> tuple[str, str]:

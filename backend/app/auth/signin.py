@@ -22,6 +22,7 @@ from app.core.db.sessions import commit_now, on_commit
 from app.core.db.types import utc_now
 from app.core.errors import NotFound, Unauthorized
 from app.core.security import InvalidToken, create_token, decode_token, new_secret, verify_password
+from app.essentials.activity.recording import activity
 from app.essentials.cache.facade import Cache
 
 BAD_CREDENTIALS = "Incorrect email or password"
@@ -51,8 +52,17 @@ async def login(
     if user is None or not valid or not user.is_active:
         # Nothing to keep; and on SQLite the cache's writes wait for the auth database's
         # one writer, which this transaction would otherwise still be.
+        user_id = user.id if user else None
         await auth_db.rollback()
         await lockout.record_failure(cache, settings, email, client.address)
+        # The entry stands though the request fails; only the email tried, never the password.
+        failure = activity("auth").by(user_id).event("sign_in_failed")
+        if user_id is not None:
+            failure = failure.on("users", user_id)
+        await failure.with_properties({"email": email, "ip": client.address}).log(
+            auth_db, "Sign-in failed"
+        )
+        await commit_now(auth_db)
         raise Unauthorized(BAD_CREDENTIALS, code="invalid_credentials")
     if new_hash is not None:  # an outdated hash (bcrypt, weaker argon2): upgrade it now
         user.hashed_password = new_hash
@@ -66,6 +76,14 @@ async def login(
     )
     auth_db.add(session)
     await auth_db.flush()
+    await (
+        activity("auth")
+        .on(user)
+        .by(user)
+        .event("signed_in")
+        .with_properties({"ip": client.address, "user_agent": session.user_agent})
+        .log(auth_db, "Signed in")
+    )
     return _token_pair(settings, session.user_id, session.id, session.refresh_jti)
 
 

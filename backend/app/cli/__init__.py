@@ -6,6 +6,7 @@ databases of the configured settings, and turns a domain error into a message.
 
 from app.cli import (
     accounts,
+    activity,
     backups,
     cache,
     copying,
@@ -21,6 +22,7 @@ accounts.register(cli)
 databases.register(cli)
 cache.register(cli)
 queue.register(cli)
+activity.register(cli)
 notifications.register(cli)
 schedule.register(cli)
 sessions.register(cli)

@@ -260,6 +260,9 @@ class Settings(BaseSettings):
     # The record of each task's occurrences (`scheduled_runs`) is kept this many days.
     schedule_run_retention_days: int = Field(default=30, ge=1)
 
+    # The activity log (README: "The activity log"): `activity prune` keeps this many days.
+    activity_retention_days: int = Field(default=365, ge=1)
+
     # Logs, metrics and traces (README: "Logs, metrics and traces").
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     # auto: readable text when ENVIRONMENT=development, one JSON object per line otherwise.

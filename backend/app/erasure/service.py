@@ -23,6 +23,7 @@ from app.auth.principals import PrincipalCache
 from app.core.db.base import AppSession, AuthSession
 from app.core.db.integrity import integrity_session
 from app.core.db.registry import Databases
+from app.essentials.activity.recording import UNAUDITED, activity
 
 OWNER_COLUMN = "owner_id"
 
@@ -79,14 +80,23 @@ async def delete_owned_rows(app_db: AppSession, owner_ids: list[int]) -> dict[st
     """Delete what the owners own in the app database; returns the rows deleted per table."""
     deleted: dict[str, int] = {}
     for table in owned_tables():
-        result = await app_db.execute(delete(table).where(table.c[OWNER_COLUMN].in_(owner_ids)))
+        # Unaudited: an erasure must not keep a copy of what it erases in the log.
+        result = await app_db.execute(
+            delete(table).where(table.c[OWNER_COLUMN].in_(owner_ids)).execution_options(**UNAUDITED)
+        )
         deleted[table.name] = int(result.rowcount)  # type: ignore[attr-defined]
     return deleted
 
 
 async def delete_marked_user(auth_db: AuthSession, user_id: int) -> None:
     """The last step: only a user marked for erasure is deleted, so it cannot run first."""
-    await auth_db.execute(delete(User).where(User.id == user_id, User.deleting_at.is_not(None)))
+    erased = await auth_db.execute(
+        delete(User)
+        .where(User.id == user_id, User.deleting_at.is_not(None))
+        .execution_options(**UNAUDITED)
+    )
+    if erased.rowcount:  # type: ignore[attr-defined]
+        await activity("users").on("users", user_id).event("erased").log(auth_db, "erased")
     record_change(auth_db, user_id)
 
 

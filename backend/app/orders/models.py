@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db.base import AppBase, TimestampMixin
 from app.core.db.types import BigIntId
+from app.essentials.activity.recording import Auditable, Changes
 
 
 class OrderStatus(StrEnum):
@@ -16,8 +17,9 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class Order(TimestampMixin, AppBase):
+class Order(Auditable, TimestampMixin, AppBase):
     __tablename__ = "orders"
+    __activity_log_name__ = "orders"
     __table_args__ = (Index("ix_orders_owner_id_id", "owner_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -29,6 +31,9 @@ class Order(TimestampMixin, AppBase):
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    def activity_event(self, event: str, changes: Changes) -> str:
+        return "placed" if event == "created" else event
 
 
 class OrderItem(AppBase):

@@ -17,6 +17,7 @@ from app.core.db.base import AppSession
 from app.core.db.queries import count_rows
 from app.core.db.types import MAX_AMOUNT
 from app.core.errors import Conflict, InvalidData, NotFound
+from app.essentials.activity.recording import BY_HAND, activity
 from app.essentials.cache.facade import Cache
 from app.essentials.notifications.sending import notify_staged
 from app.essentials.outbox.outbox import Outbox
@@ -109,10 +110,23 @@ async def cancel(app_db: AppSession, cache: Cache, outbox: Outbox, order: Order)
         update(Order)
         .where(Order.id == order.id, Order.status == OrderStatus.PLACED)
         .values(status=OrderStatus.CANCELLED, cancelled_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, **BY_HAND)
     )
     if flipped.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("The order is already cancelled", code="already_cancelled")
+    # The guard above is what makes cancelling happen once; the entry says what it did.
+    await (
+        activity("orders")
+        .on(order)
+        .event("cancelled")
+        .with_properties(
+            {
+                "old": {"status": OrderStatus.PLACED, "cancelled_at": None},
+                "attributes": {"status": OrderStatus.CANCELLED, "cancelled_at": now},
+            }
+        )
+        .log(app_db, "cancelled")
+    )
     for item in sorted(order.items, key=lambda item: item.product_id):
         await app_db.execute(
             update(Product)

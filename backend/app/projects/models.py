@@ -5,10 +5,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db.base import AppBase, TimestampMixin
 from app.core.db.types import BigIntId
+from app.essentials.activity.recording import Auditable
 
 
-class Project(TimestampMixin, AppBase):
+class Project(Auditable, TimestampMixin, AppBase):
     __tablename__ = "projects"
+    __activity_log_name__ = "projects"
     # Lists are "this owner's projects, newest first": the index serves that order.
     __table_args__ = (Index("ix_projects_owner_id_id", "owner_id", "id"),)
 

@@ -11,6 +11,9 @@ from app.core.web.openapi import errors
 from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.core.web.params import PathId
 from app.essentials.queue.dependencies import QueueDep
+from app.essentials.activity import service as activity
+from app.essentials.activity.router import before_id_of, page_of_entries
+from app.essentials.activity.schemas import ActivityRead
 from app.users import service
 from app.users.dependencies import UsersAdmin
 from app.users.schemas import AdminUserUpdate, PasswordChange, UserUpdate
@@ -26,6 +29,16 @@ router = APIRouter(prefix="/users", tags=[TAG["name"]])
 @router.get("/me", responses=errors(401))
 async def read_me(*, user: CurrentUser) -> UserRead:
     return user.profile()
+
+
+@router.get("/me/activity", responses=errors(400, 401, 422))
+async def read_my_activity(
+    *, user: CurrentUser, auth_db: AuthDb, limit: Limit = 20, cursor: Cursor = None
+) -> Page[ActivityRead]:
+    """What you did (the entries whose causer you are), newest first, a page at a time."""
+    filters = activity.Filters(causer_id=user.id)
+    rows = await activity.page(auth_db, filters, limit=limit + 1, before_id=before_id_of(cursor))
+    return page_of_entries(rows, limit)
 
 
 @router.patch("/me", responses=errors(401, 403, 409, 422))

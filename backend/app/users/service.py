@@ -11,6 +11,7 @@ from app.core.security import hash_password
 from app.essentials.notifications.sending import notify_within
 from app.essentials.queue.queue import Queue
 from app.users.notifications import AccountDeactivated, RolesChanged
+from app.essentials.activity.recording import activity
 from app.users.schemas import AdminUserUpdate, UserUpdate
 
 
@@ -33,6 +34,13 @@ async def change_password(
     await accounts.confirm_password(user, current)
     user.hashed_password = await hash_password(new)
     await signin.revoke_sessions(auth_db, user.id, keep_session_id=keep_session_id)
+    await (
+        activity("auth")
+        .on(user)
+        .by(user)
+        .event("password_changed")
+        .log(auth_db, "Password changed")
+    )
 
 
 async def list_page(auth_db: AuthSession, *, limit: int, after_id: int | None) -> list[User]:

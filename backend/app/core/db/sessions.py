@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, overload
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from starlette.datastructures import State
 
 from app.core.config import APP, AUTH, DatabaseName, Settings
@@ -31,7 +32,7 @@ _APP_STATE = "app_state"  # session.info: the state of the app whose request ope
 _AFTER_COMMIT = "after_commit"  # the key of the callbacks in `session.info`
 
 
-def on_commit(session: AsyncSession, callback: AfterCommit) -> None:
+def on_commit(session: AsyncSession | Session, callback: AfterCommit) -> None:
     """Run `callback` once `transaction()` has committed this session's transaction;
     dropped if it rolls back (Django's `transaction.on_commit`).
 
@@ -154,7 +155,7 @@ class DatabaseSession:
                 await _remember_write(request, databases)
 
 
-def app_state_of(session: AsyncSession) -> State | None:
+def app_state_of(session: AsyncSession | Session) -> State | None:
     """The state of the app whose request opened `session` (None outside requests): for
     after-commit work that needs one of the app's own services, such as dropping what a
     worker keeps in memory about the rows that changed."""

@@ -32,7 +32,8 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Connection, Row, delete, insert, select
+from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.db.base import AppSession, AuthSession
@@ -66,6 +67,26 @@ class Staged(Protocol):
     def payload(self) -> dict[str, Any]: ...
 
 
+def write_message(connection: Connection, message: Staged) -> int:
+    """Insert `message` into `outbox_messages` through `connection`; returns its id.
+
+    Without `Outbox.stage`'s relay on commit (a session with no outbox at hand, such as
+    a job's or a command's), the workers' periodic relay moves it OUTBOX_RELAY_DELAY
+    seconds later."""
+    written = connection.execute(
+        insert(OutboxMessage)
+        .returning(OutboxMessage.id)
+        .values(
+            uuid=message.uuid,
+            kind=message.kind,
+            payload=json.dumps(message.payload()),
+            created_at=utc_now(),
+        )
+    )
+    message_id: int = written.scalar_one()
+    return message_id
+
+
 class Outbox:
     def __init__(
         self, databases: Databases, settings: Settings, handlers: Mapping[str, Handler]
@@ -78,23 +99,19 @@ class Outbox:
 
     async def stage(self, app_db: AppSession, message: Staged) -> None:
         """Write `message` in `app_db`'s transaction; relayed once it commits."""
-        written = await app_db.execute(
-            insert(OutboxMessage)
-            .returning(OutboxMessage.id)
-            .values(
-                uuid=message.uuid,
-                kind=message.kind,
-                payload=json.dumps(message.payload()),
-                created_at=utc_now(),
-            )
-        )
-        current = app_db.sync_session.get_transaction()
-        staged: tuple[object, list[int]] | None = app_db.info.get(_STAGED)
+        await app_db.run_sync(self.stage_in_flush, message)
+
+    def stage_in_flush(self, session: Session, message: Staged) -> None:
+        """`stage` for code that cannot await, such as a session event during a flush:
+        the row is written with the session's own connection, in its transaction."""
+        message_id = write_message(session.connection(), message)
+        current = session.get_transaction()
+        staged: tuple[object, list[int]] | None = session.info.get(_STAGED)
         if staged is None or staged[0] is not current:
             # The first message of this transaction: relay them all once it commits.
-            staged = app_db.info[_STAGED] = (current, [])
-            on_commit(app_db, partial(self._relay_staged, staged[1]))
-        staged[1].append(written.scalar_one())
+            staged = session.info[_STAGED] = (current, [])
+            on_commit(session, partial(self._relay_staged, staged[1]))
+        staged[1].append(message_id)
 
     async def _relay_staged(self, ids: list[int]) -> None:
         await self.relay(ids)
