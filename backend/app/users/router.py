@@ -10,10 +10,10 @@ from app.core.db.types import parse_id
 from app.core.web.openapi import errors
 from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.core.web.params import PathId
-from app.essentials.queue.dependencies import QueueDep
 from app.essentials.activity import service as activity
 from app.essentials.activity.router import before_id_of, page_of_entries
 from app.essentials.activity.schemas import ActivityRead
+from app.essentials.queue.dependencies import QueueDep
 from app.users import service
 from app.users.dependencies import UsersAdmin
 from app.users.schemas import AdminUserUpdate, PasswordChange, UserUpdate

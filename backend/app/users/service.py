@@ -8,10 +8,10 @@ from app.auth.changes import record_change
 from app.auth.models import User
 from app.core.db.base import AuthSession
 from app.core.security import hash_password
+from app.essentials.activity.recording import activity
 from app.essentials.notifications.sending import notify_within
 from app.essentials.queue.queue import Queue
 from app.users.notifications import AccountDeactivated, RolesChanged
-from app.essentials.activity.recording import activity
 from app.users.schemas import AdminUserUpdate, UserUpdate
 
 
