@@ -10,6 +10,7 @@ import typer
 
 from app.cli.runner import run
 from app.core.config import Settings
+from app.core.db.registry import Databases
 from app.core.observability.logging import configure_logging
 from app.essentials.queue.jobs import JobRegistry
 from app.essentials.queue.queue import Queue, create_queue
@@ -29,7 +30,15 @@ def register(cli: typer.Typer) -> None:
 
 def on_queue(work: Callable[[Queue], Awaitable[T]]) -> T:
     """Run `work` on the configured queue (see `run`)."""
-    return run(lambda databases: work(create_queue(Settings(), databases)))
+
+    async def on(databases: Databases) -> T:
+        queue = create_queue(Settings(), databases)
+        try:
+            return await work(queue)
+        finally:
+            await queue.close()
+
+    return run(on)
 
 
 @queue_cli.command()
@@ -91,6 +100,7 @@ async def _work(
     try:
         await worker.run()
     finally:
+        await runtime.queue.close()
         await runtime.databases.dispose()
 
 
