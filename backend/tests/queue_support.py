@@ -22,10 +22,11 @@ from sqlalchemy import delete, func, select
 
 from app.core.config import BACKEND_DIR, Settings
 from app.core.db.registry import Databases
+from app.essentials.outbox.outbox import Outbox
 from app.essentials.queue.backend import QueueBackend
 from app.essentials.queue.context import JobServices
 from app.essentials.queue.database import DatabaseBackend
-from app.essentials.queue.jobs import JobRegistry
+from app.essentials.queue.jobs import JobMessage, JobRegistry
 from app.essentials.queue.models import FailedJob, QueueWorker
 from app.essentials.queue.queue import Queue, create_backend
 from app.essentials.queue.rabbitmq_broker import RabbitMQBackend
@@ -190,7 +191,14 @@ async def harness(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator
     queue = Queue(backend_for(request.param, databases, settings), databases)
     services = JobServices(databases, settings, app.state.runtime.mailer, queue)
     harness = Harness(request.param, app, settings, queue, services)
-    yield harness
+    # The app's endpoints and its outbox use this queue, as they would under its settings.
+    saved = app.state.queue, app.state.outbox
+    app.state.queue = queue
+    app.state.outbox = Outbox(databases, settings, {JobMessage.kind: queue.deliver})
+    try:
+        yield harness
+    finally:
+        app.state.queue, app.state.outbox = saved
     for process in harness.processes:  # a test that failed may have left one running
         if process.poll() is None:
             process.kill()
