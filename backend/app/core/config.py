@@ -326,6 +326,12 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("queue_url", mode="before")
+    @classmethod
+    def _empty_queue_url(cls, value: object) -> object:
+        # Set but empty (compose passes QUEUE_URL= when unset): the backend's default.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("queue_url")
     @classmethod
     def _check_queue_url(cls, value: SecretStr | None) -> SecretStr | None:

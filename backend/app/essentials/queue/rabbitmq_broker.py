@@ -1,14 +1,16 @@
 """The `rabbitmq` queue backend (`QUEUE_BACKEND=rabbitmq`): ready and held jobs in
 RabbitMQ, through aio-pika.
 
-Each queue is a durable quorum queue named `<QUEUE_PREFIX>.<queue>`, its jobs
-persistent messages published with confirms. A worker takes jobs on a channel of its
-own with `basic.get`, as many as it has room for and never more (no prefetch: a
-message a worker holds is a job it runs), and acknowledges each once its outcome is
-recorded. RabbitMQ gives back the messages of a channel or a connection that closes
-(a worker that stops, dies or loses the broker) and counts each return in the
-message's `x-delivery-count`, so that a job's attempts are those of its message, plus
-that count, plus this one: counted at reservation, as in the `database` backend.
+Each queue is a durable queue named `<QUEUE_PREFIX>.<queue>`, its jobs persistent
+messages published with confirms. A worker takes jobs on a channel of its own with
+`basic.get`, as many as it has room for and never more (no prefetch: a message a
+worker holds is a job it runs), and acknowledges each once its outcome is recorded.
+RabbitMQ gives back the messages of a channel or a connection that closes (a worker
+that stops, dies or loses the broker) and marks them redelivered: the attempt their
+worker spent is then written into a copy published in their place, so that a job's
+attempts are counted at reservation, as in the `database` backend. (Quorum queues
+count returns themselves, in `x-delivery-count`, but a `basic.get` and its ack cost
+five times as long there: 1.7 ms a job against 0.3 ms, measured on one machine.)
 
 RabbitMQ does not say which jobs a worker holds: each worker writes them as rows of
 `jobs` in the auth database (with its id), once per round, for `queue status`, the
@@ -40,7 +42,7 @@ from app.essentials.queue.models import FailedJob, QueuedJob, QueueWorker
 
 logger = logging.getLogger(__name__)
 
-QUEUE_ARGUMENTS: Arguments = {"x-queue-type": "quorum"}
+QUEUE_ARGUMENTS: Arguments = {"x-queue-type": "classic"}
 
 
 class RabbitMQBackend(BrokerBackend):
@@ -126,14 +128,16 @@ class RabbitMQBackend(BrokerBackend):
                 if message is None:
                     break
                 body: dict[str, Any] = json.loads(message.body)
-                returned = (message.headers or {}).get("x-delivery-count")
+                if message.redelivered:
+                    await self._count_returned(body, message)
+                    continue
                 job = ReservedJob(
                     id=next(self._ids),
                     uuid=body["uuid"],
                     name=body["name"],
                     queue=body["queue"],
                     payload=body["payload"],
-                    attempts=body["attempts"] + (returned if isinstance(returned, int) else 0) + 1,
+                    attempts=body["attempts"] + 1,
                     max_attempts=body["max_attempts"],
                     backoff=body["backoff"],
                     timeout=body["timeout"],
@@ -144,6 +148,12 @@ class RabbitMQBackend(BrokerBackend):
         if taken:
             await self._write_held(worker_id, taken)
         return taken
+
+    async def _count_returned(self, body: Body, message: AbstractIncomingMessage) -> None:
+        """A message given back by a worker that did not finish its job: publish it again
+        with that attempt counted, in its place."""
+        await self._publish([{**body, "attempts": body["attempts"] + 1}])
+        await message.ack()
 
     async def _write_held(self, worker_id: int, jobs: Sequence[ReservedJob]) -> None:
         now = utc_now()
@@ -190,8 +200,8 @@ class RabbitMQBackend(BrokerBackend):
         return job.id in self._held.get(worker_id, {})
 
     async def _give_back(self, worker_id: int, jobs: Sequence[ReservedJob]) -> None:
-        # A message handed back would count as a return: publish the job again with its
-        # attempt refunded instead, then acknowledge the message it came in.
+        # A message handed back would come back redelivered, its attempt counted: publish
+        # the job again with its attempt refunded instead, then acknowledge the message.
         held = self._held.get(worker_id, {})
         mine = [job for job in jobs if job.id in held]
         bodies: list[Body] = [
@@ -213,7 +223,8 @@ class RabbitMQBackend(BrokerBackend):
             await self._settle(worker_id, mine)
 
     async def _drop_worker(self, worker_id: int) -> None:
-        """Close the worker's channel: RabbitMQ returns what it held, a return counted."""
+        """Close the worker's channel: RabbitMQ returns what it held, redelivered (its
+        attempt is counted when it is taken again)."""
         channel = self._channels.pop(worker_id, None)
         self._held.pop(worker_id, None)
         if channel is not None and not channel.is_closed:
