@@ -24,6 +24,7 @@ acknowledged and handed back in their broker.
 import json
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -88,7 +89,7 @@ def message_of(job: ReservedJob, available_at: datetime) -> JobMessage:
     return JobMessage(job.uuid, job.name, job.payload, options, available_at, job.batch_id)
 
 
-class BrokerBackend:
+class BrokerBackend(ABC):
     """The part of a broker backend in the auth database; see the module's docstring."""
 
     def __init__(self, auth: Database[AuthSession], settings: Settings) -> None:
@@ -109,43 +110,45 @@ class BrokerBackend:
 
     # --- what a broker does -----------------------------------------------------------
 
+    @abstractmethod
     async def _publish(self, bodies: Sequence[Body]) -> None:
         """Put jobs in their queues, ready to run."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _take(
         self, worker_id: int, queues: Sequence[str], limit: int, finished: Sequence[ReservedJob]
     ) -> list[ReservedJob]:
         """Acknowledge `finished` (their outcome is recorded), then take up to `limit`
         jobs for `worker_id`, `queues` in order, each with one more attempt counted."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _holds(self, worker_id: int, job: ReservedJob) -> bool:
         """Whether `worker_id` still holds `job` (it was not presumed dead meanwhile)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _give_back(self, worker_id: int, jobs: Sequence[ReservedJob]) -> None:
         """Make held jobs ready again, their attempt refunded."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _drop_worker(self, worker_id: int) -> None:
         """Make every job the worker holds ready again, its attempt kept counted."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _recover(self, dead: Sequence[int]) -> int:
         """Make the jobs held by workers not registered (`dead` were just forgotten)
         ready again; returns how many."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _ready(self, queues: set[str]) -> dict[str, int]:
         """Jobs ready in the broker, by queue: those of `queues` and any other it knows."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _running(self) -> list[RunningJob]:
-        raise NotImplementedError
+        """The jobs workers hold."""
 
+    @abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """Close the connections to the broker."""
 
     # --- dispatch ---------------------------------------------------------------------
 
@@ -171,7 +174,10 @@ class BrokerBackend:
             async with self._begin() as connection:
                 rows = (await connection.execute(_DUE, {"due_at": utc_now()})).all()
                 if rows:
-                    await self._publish([self._staged_body(row._asdict()) for row in rows])
+                    bodies = [row._asdict() for row in rows]
+                    for body in bodies:
+                        del body["id"]  # the broker gives its own
+                    await self._publish(bodies)
                     await delete_by_ids(connection, QueuedJob.id, [row.id for row in rows])
             published += len(rows)
             if len(rows) < PUBLISH_BATCH:
@@ -179,11 +185,6 @@ class BrokerBackend:
 
     async def _publish_committed(self) -> None:
         await self.publish_due()
-
-    @staticmethod
-    def _staged_body(row: dict[str, Any]) -> Body:
-        del row["id"]
-        return row
 
     async def _publish_now_and_then(self) -> None:
         """Publish due jobs if the last time was QUEUE_POLL_INTERVAL ago: delayed jobs,
