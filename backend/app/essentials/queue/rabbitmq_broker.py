@@ -113,9 +113,16 @@ class RabbitMQBackend(BrokerBackend):
     async def _take(
         self, worker_id: int, queues: Sequence[str], limit: int, finished: Sequence[ReservedJob]
     ) -> list[ReservedJob]:
-        await self._settle(worker_id, finished)
-        if limit <= 0:
-            return []
+        held = self._held.get(worker_id, {})
+        done = [job for job in finished if job.id in held]
+        for job in done:
+            await held.pop(job.id).ack()
+        taken = await self._get(worker_id, queues, limit) if limit > 0 else []
+        if done or taken:
+            await self._write_held(worker_id, done, taken)
+        return taken
+
+    async def _get(self, worker_id: int, queues: Sequence[str], limit: int) -> list[ReservedJob]:
         for queue in set(queues) - self.declared:
             await self._declare(queue)
         channel = await self._channel(worker_id)
@@ -145,8 +152,6 @@ class RabbitMQBackend(BrokerBackend):
                 )
                 held[job.id] = message
                 taken.append(job)
-        if taken:
-            await self._write_held(worker_id, taken)
         return taken
 
     async def _count_returned(self, body: Body, message: AbstractIncomingMessage) -> None:
@@ -155,7 +160,10 @@ class RabbitMQBackend(BrokerBackend):
         await self._publish([{**body, "attempts": body["attempts"] + 1}])
         await message.ack()
 
-    async def _write_held(self, worker_id: int, jobs: Sequence[ReservedJob]) -> None:
+    async def _write_held(
+        self, worker_id: int, done: Sequence[ReservedJob], taken: Sequence[ReservedJob]
+    ) -> None:
+        """Record which jobs the worker holds now, in one transaction per round."""
         now = utc_now()
         rows = [
             {
@@ -173,28 +181,21 @@ class RabbitMQBackend(BrokerBackend):
                 "worker_id": worker_id,
                 "reserved_at": now,
             }
-            for job in jobs
+            for job in taken
         ]
         try:
             async with self._begin() as connection:
-                await connection.execute(insert(QueuedJob), rows)
+                if done:
+                    uuids = [job.uuid for job in done]
+                    await connection.execute(
+                        delete(QueuedJob).where(
+                            QueuedJob.worker_id == worker_id, QueuedJob.uuid.in_(uuids)
+                        )
+                    )
+                if rows:
+                    await connection.execute(insert(QueuedJob), rows)
         except Exception:  # only what people look at suffers: the jobs are held all the same
             logger.exception("could not record the jobs worker %s holds", worker_id)
-
-    async def _settle(self, worker_id: int, jobs: Sequence[ReservedJob]) -> None:
-        """Acknowledge jobs whose outcome is recorded, and forget them as held."""
-        held = self._held.get(worker_id, {})
-        messages = [(job, held.pop(job.id)) for job in jobs if job.id in held]
-        for _job, message in messages:
-            await message.ack()
-        if messages:
-            uuids = [job.uuid for job, _message in messages]
-            async with self._begin() as connection:
-                await connection.execute(
-                    delete(QueuedJob).where(
-                        QueuedJob.worker_id == worker_id, QueuedJob.uuid.in_(uuids)
-                    )
-                )
 
     async def _holds(self, worker_id: int, job: ReservedJob) -> bool:
         return job.id in self._held.get(worker_id, {})
@@ -220,7 +221,7 @@ class RabbitMQBackend(BrokerBackend):
         ]
         if bodies:
             await self._publish(bodies)
-            await self._settle(worker_id, mine)
+            await self._take(worker_id, (), 0, mine)
 
     async def _drop_worker(self, worker_id: int) -> None:
         """Close the worker's channel: RabbitMQ returns what it held, redelivered (its
