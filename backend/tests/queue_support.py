@@ -10,14 +10,15 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import aio_pika
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import delete, func, select
 
 from app.core.config import BACKEND_DIR, Settings
@@ -33,10 +34,34 @@ from app.essentials.queue.rabbitmq_broker import RabbitMQBackend
 from app.essentials.queue.redis_broker import RedisBackend
 from app.essentials.queue.worker import Worker
 from app.jobs import JOBS
-from tests.conftest import SETTINGS_VARIABLES, TEST_SECRET, empty_tables, url_string
+from tests.conftest import (
+    SETTINGS_VARIABLES,
+    TEST_SECRET,
+    empty_tables,
+    open_redis,
+    unique_prefix,
+    unreachable,
+    url_string,
+)
 from tests.queue_jobs import FAST, RUNS, TEST_JOBS
 
 QUEUE_BACKENDS = ["database", "redis", "rabbitmq"]
+
+
+async def broker_url(name: str) -> str | None:
+    """Where the broker of queue backend `name` answers (None for `database`); skipped,
+    or failed under CI, when it does not (TEST_REDIS_URL, TEST_RABBITMQ_URL)."""
+    if name == "redis":
+        return await open_redis()
+    if name == "rabbitmq":
+        url = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        try:
+            connection = await aio_pika.connect(url, timeout=5)
+        except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as exc:
+            unreachable(f"RabbitMQ is not reachable at {url} ({exc}); set TEST_RABBITMQ_URL")
+        await connection.close()
+        return url
+    return None
 
 
 def backend_for(name: str, databases: Databases, settings: Settings) -> QueueBackend:
@@ -146,6 +171,7 @@ class Harness:
             "APP_DATABASE_URL": url_string(self.settings.resolved_database_url("app")),
             "QUEUE_BACKEND": self.backend_name,
             "QUEUE_PREFIX": self.settings.queue_prefix,
+            "QUEUE_URL": self.settings.broker_url if self.settings.queue_url else "",
             "LOG_FORMAT": "text",
             **{name.upper(): str(value) for name, value in FAST.items()},
             **extra,
@@ -181,10 +207,15 @@ class Harness:
 @pytest.fixture(params=QUEUE_BACKENDS)
 async def harness(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator[Harness]:
     databases: Databases = app.state.databases
-    # A prefix of its own, so that test runs sharing a broker never meet.
-    prefix = f"dualbase-test-{uuid.uuid4().hex[:12]}"
+    url = await broker_url(request.param)
+    # A prefix of its own, so that tests and runs sharing a broker never meet.
     settings: Settings = app.state.settings.model_copy(
-        update={**FAST, "queue_backend": request.param, "queue_prefix": prefix}
+        update={
+            **FAST,
+            "queue_backend": request.param,
+            "queue_url": SecretStr(url) if url else None,
+            "queue_prefix": f"dualbase-test-{unique_prefix()}",
+        }
     )
     async with databases.app.engine.begin() as connection:
         await connection.run_sync(RUNS.metadata.create_all)
