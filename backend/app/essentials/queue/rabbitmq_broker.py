@@ -22,7 +22,8 @@ import asyncio
 import itertools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aio_pika
@@ -43,6 +44,10 @@ from app.essentials.queue.models import FailedJob, QueuedJob, QueueWorker
 logger = logging.getLogger(__name__)
 
 QUEUE_ARGUMENTS: Arguments = {"x-queue-type": "classic"}
+# Seconds a call to RabbitMQ may take: past it the connection is dropped (RabbitMQ gives
+# back what it held) and the next call opens another, rather than wait for ever on a
+# connection that went quiet.
+BROKER_TIMEOUT = 15.0
 
 
 class RabbitMQBackend(BrokerBackend):
@@ -63,10 +68,10 @@ class RabbitMQBackend(BrokerBackend):
         """The publishing channel (with confirms), or `worker_id`'s own."""
         async with self._connecting:
             if self._connection is None or self._connection.is_closed:
-                self._connection = await aio_pika.connect(self.url)
                 self._publisher, self.declared = None, set()
                 self._channels.clear()
                 self._held.clear()
+                self._connection = await aio_pika.connect(self.url, timeout=BROKER_TIMEOUT)
             if worker_id is None:
                 if self._publisher is None or self._publisher.is_closed:
                     self._publisher = await self._connection.channel(publisher_confirms=True)
@@ -76,6 +81,28 @@ class RabbitMQBackend(BrokerBackend):
                 channel = self._channels[worker_id] = await self._connection.channel()
                 self._held[worker_id] = {}
             return channel
+
+    @asynccontextmanager
+    async def _talking(self) -> AsyncIterator[None]:
+        """A deadline for what is said to RabbitMQ; on failure, a fresh connection next."""
+        try:
+            async with asyncio.timeout(BROKER_TIMEOUT):
+                yield
+        except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError):
+            await self._drop_connection()
+            raise
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        self._publisher, self.declared = None, set()
+        self._channels.clear()
+        self._held.clear()
+        if connection is not None and not connection.is_closed:
+            try:
+                async with asyncio.timeout(BROKER_TIMEOUT):
+                    await connection.close()
+            except Exception:  # gone already: nothing to close
+                logger.debug("closing a RabbitMQ connection failed", exc_info=True)
 
     async def _declare(self, queue: str) -> int:
         """Declare the queue (idempotent); its count of ready messages."""
@@ -87,10 +114,13 @@ class RabbitMQBackend(BrokerBackend):
         return declared.declaration_result.message_count or 0
 
     async def close(self) -> None:
-        if self._connection is not None and not self._connection.is_closed:
-            await self._connection.close()
+        await self._drop_connection()
 
     async def _publish(self, bodies: Sequence[Body]) -> None:
+        async with self._talking():
+            await self._publish_now(bodies)
+
+    async def _publish_now(self, bodies: Sequence[Body]) -> None:
         for queue in {body["queue"] for body in bodies} - self.declared:
             await self._declare(queue)
         channel = await self._channel()
@@ -115,9 +145,10 @@ class RabbitMQBackend(BrokerBackend):
     ) -> list[ReservedJob]:
         held = self._held.get(worker_id, {})
         done = [job for job in finished if job.id in held]
-        for job in done:
-            await held.pop(job.id).ack()
-        taken = await self._get(worker_id, queues, limit) if limit > 0 else []
+        async with self._talking():
+            for job in done:
+                await held.pop(job.id).ack()
+            taken = await self._get(worker_id, queues, limit) if limit > 0 else []
         if done or taken:
             await self._write_held(worker_id, done, taken)
         return taken
@@ -157,7 +188,7 @@ class RabbitMQBackend(BrokerBackend):
     async def _count_returned(self, body: Body, message: AbstractIncomingMessage) -> None:
         """A message given back by a worker that did not finish its job: publish it again
         with that attempt counted, in its place."""
-        await self._publish([{**body, "attempts": body["attempts"] + 1}])
+        await self._publish_now([{**body, "attempts": body["attempts"] + 1}])
         await message.ack()
 
     async def _write_held(
@@ -229,7 +260,8 @@ class RabbitMQBackend(BrokerBackend):
         channel = self._channels.pop(worker_id, None)
         self._held.pop(worker_id, None)
         if channel is not None and not channel.is_closed:
-            await channel.close()
+            async with self._talking():
+                await channel.close()
         async with self._begin() as connection:
             await connection.execute(delete(QueuedJob).where(QueuedJob.worker_id == worker_id))
 
@@ -254,7 +286,8 @@ class RabbitMQBackend(BrokerBackend):
                 known |= set(await connection.scalars(select(column).distinct()))
             for listed in await connection.scalars(select(QueueWorker.queues).distinct()):
                 known |= set(listed.split(","))
-        return {queue: await self._declare(queue) for queue in sorted(known) if queue}
+        async with self._talking():
+            return {queue: await self._declare(queue) for queue in sorted(known) if queue}
 
     async def _running(self) -> list[RunningJob]:
         query = select(*columns_for(QueuedJob, RunningJob)).where(QueuedJob.worker_id.is_not(None))

@@ -126,7 +126,10 @@ class RedisBackend(BrokerBackend):
     def __init__(self, auth: Database[AuthSession], settings: Settings) -> None:
         super().__init__(auth, settings)
         self.keys = f"{self.prefix}:queue"
-        self.redis = redis.Redis.from_url(self.url, decode_responses=True)
+        # A deadline on every call: a server gone quiet fails the call, not the worker.
+        self.redis = redis.Redis.from_url(
+            self.url, decode_responses=True, socket_timeout=15, socket_connect_timeout=5
+        )
         self._publish_script = self.redis.register_script(_PUBLISH)
         self._take_script = self.redis.register_script(_TAKE)
         self._give_back_script = self.redis.register_script(_GIVE_BACK)
