@@ -266,9 +266,13 @@ class RabbitMQBackend(BrokerBackend):
             await connection.execute(delete(QueuedJob).where(QueuedJob.worker_id == worker_id))
 
     async def _recover(self, dead: Sequence[int]) -> int:
+        # This process's workers first, the registered ones then: a worker registers
+        # before it opens its channel, so one missing from the registry is gone for good.
+        local = list(self._channels)
         registered = await self._registered()
-        for worker_id in [worker for worker in self._channels if worker not in registered]:
-            await self._drop_worker(worker_id)  # one of this process's, presumed dead
+        for worker_id in local:
+            if worker_id not in registered:
+                await self._drop_worker(worker_id)  # one of this process's, presumed dead
         alive = select(QueueWorker.id).where(QueueWorker.id == QueuedJob.worker_id)
         async with self._begin() as connection:
             forgotten = await connection.execute(
