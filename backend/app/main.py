@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await app.state.cache.close()
+            await runtime.queue.close()
             await app.state.databases.dispose()
 
     app = FastAPI(

@@ -1,9 +1,9 @@
 """The queue under test: the `harness` fixture, and workers in this process or in others.
 
 `QUEUE_BACKENDS` lists the backends the queue's contract suite runs on, each over
-every database backend of the run; a broker backend joins by adding its name here
-and to `backend_for`. Loaded as a plugin by conftest.py, so that `harness` is a
-fixture of every test module.
+every database backend of the run: the auth database, Redis (127.0.0.1:6379) and
+RabbitMQ (127.0.0.1:5672), each test under a QUEUE_PREFIX of its own. Loaded as a
+plugin by conftest.py, so that `harness` is a fixture of every test module.
 """
 
 import asyncio
@@ -15,30 +15,75 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import aio_pika
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import delete, func, select
 
 from app.core.config import BACKEND_DIR, Settings
 from app.core.db.registry import Databases
+from app.essentials.outbox.outbox import Outbox
 from app.essentials.queue.backend import QueueBackend
 from app.essentials.queue.context import JobServices
 from app.essentials.queue.database import DatabaseBackend
-from app.essentials.queue.jobs import JobRegistry
-from app.essentials.queue.models import FailedJob, QueuedJob, QueueWorker
-from app.essentials.queue.queue import Queue
+from app.essentials.queue.jobs import JobMessage, JobRegistry
+from app.essentials.queue.models import FailedJob, QueueWorker
+from app.essentials.queue.queue import Queue, create_backend
+from app.essentials.queue.rabbitmq_broker import RabbitMQBackend
+from app.essentials.queue.redis_broker import RedisBackend
 from app.essentials.queue.worker import Worker
 from app.jobs import JOBS
-from tests.conftest import SETTINGS_VARIABLES, TEST_SECRET, empty_tables, url_string
+from tests.conftest import (
+    SETTINGS_VARIABLES,
+    TEST_SECRET,
+    empty_tables,
+    open_redis,
+    unique_prefix,
+    unreachable,
+    url_string,
+)
 from tests.queue_jobs import FAST, RUNS, TEST_JOBS
 
-QUEUE_BACKENDS = ["database"]
+QUEUE_BACKENDS = ["database", "redis", "rabbitmq"]
 
 
-def backend_for(name: str, databases: Databases) -> QueueBackend:
+async def broker_url(name: str) -> str | None:
+    """Where the broker of queue backend `name` answers (None for `database`); skipped,
+    or failed under CI, when it does not (TEST_REDIS_URL, TEST_RABBITMQ_URL)."""
+    if name == "redis":
+        return await open_redis()
+    if name == "rabbitmq":
+        url = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+        try:
+            connection = await aio_pika.connect(url, timeout=5)
+        except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as exc:
+            unreachable(f"RabbitMQ is not reachable at {url} ({exc}); set TEST_RABBITMQ_URL")
+        await connection.close()
+        return url
+    return None
+
+
+def backend_for(name: str, databases: Databases, settings: Settings) -> QueueBackend:
     if name == "database":
         return DatabaseBackend(databases.auth)
+    if name in ("redis", "rabbitmq"):
+        return create_backend(settings, databases)
     raise ValueError(f"no queue backend {name!r}")
+
+
+async def remove_broker_data(backend: QueueBackend) -> None:
+    """Delete what a test left in its broker: its keys, or its queues."""
+    if isinstance(backend, RedisBackend):
+        keys = [key async for key in backend.redis.scan_iter(f"{backend.keys}:*")]
+        if keys:
+            await backend.redis.delete(*keys)
+    elif isinstance(backend, RabbitMQBackend):
+        channel = await backend._channel()
+        # Worker processes declare queues this process may not have: the tests' names too.
+        for queue in backend.declared | {"default", "high", "mail"}:
+            await channel.queue_delete(backend.queue_name(queue))
+    await backend.close()
 
 
 @dataclass
@@ -78,7 +123,9 @@ class Harness:
             return int(await connection.scalar(select(func.count()).select_from(model)) or 0)
 
     async def jobs_left(self) -> int:
-        return await self.count(QueuedJob)
+        """Jobs ready, delayed or running (on any backend: as `queue status` counts)."""
+        counts = await self.queue.status()
+        return sum(row.ready + row.delayed + row.running for row in counts)
 
     async def failed_jobs(self) -> int:
         return await self.count(FailedJob)
@@ -105,6 +152,11 @@ class Harness:
         await drain(self.services, TEST_JOBS, queues)
 
     async def _nothing_left(self) -> bool:
+        # Twice, a moment apart: RabbitMQ does not tell a job being taken from one that
+        # is gone, until its worker has written that it holds it (rabbitmq_broker.py).
+        if await self.jobs_left() > 0:
+            return False
+        await asyncio.sleep(0.2)
         return await self.jobs_left() == 0
 
     def environment(self, **extra: str) -> dict[str, str]:
@@ -119,6 +171,8 @@ class Harness:
             "AUTH_DATABASE_URL": url_string(self.settings.resolved_database_url("auth")),
             "APP_DATABASE_URL": url_string(self.settings.resolved_database_url("app")),
             "QUEUE_BACKEND": self.backend_name,
+            "QUEUE_PREFIX": self.settings.queue_prefix,
+            "QUEUE_URL": self.settings.broker_url if self.settings.queue_url else "",
             "LOG_FORMAT": "text",
             **{name.upper(): str(value) for name, value in FAST.items()},
             **extra,
@@ -154,19 +208,35 @@ class Harness:
 @pytest.fixture(params=QUEUE_BACKENDS)
 async def harness(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator[Harness]:
     databases: Databases = app.state.databases
+    url = await broker_url(request.param)
+    # A prefix of its own, so that tests and runs sharing a broker never meet.
     settings: Settings = app.state.settings.model_copy(
-        update={**FAST, "queue_backend": request.param}
+        update={
+            **FAST,
+            "queue_backend": request.param,
+            "queue_url": SecretStr(url) if url else None,
+            "queue_prefix": f"dualbase-test-{unique_prefix()}",
+        }
     )
     async with databases.app.engine.begin() as connection:
         await connection.run_sync(RUNS.metadata.create_all)
-    queue = Queue(backend_for(request.param, databases), databases)
+    queue = Queue(backend_for(request.param, databases, settings), databases)
     services = JobServices(databases, settings, app.state.runtime.mailer, queue)
     harness = Harness(request.param, app, settings, queue, services)
-    yield harness
+    # The app's endpoints and its outbox use this queue, as they would under its settings.
+    saved = app.state.queue, app.state.outbox
+    app.state.queue = queue
+    app.state.outbox = Outbox(databases, settings, {JobMessage.kind: queue.deliver})
+    try:
+        yield harness
+    finally:
+        app.state.queue, app.state.outbox = saved
     for process in harness.processes:  # a test that failed may have left one running
         if process.poll() is None:
             process.kill()
             process.communicate()
+    async with asyncio.timeout(30):  # a broker that stops answering fails the test
+        await remove_broker_data(queue.backend)
     await empty_tables(app)
     async with databases.app.engine.begin() as connection:
         await connection.execute(delete(RUNS))

@@ -117,7 +117,15 @@ def test_compose_file_is_valid_and_wires_the_services() -> None:
         "mariadb",
         "backend-mysql",
         "worker-mysql",
+        "redis",
+        "rabbitmq",
     }
+    # The brokers start only with their profile, for QUEUE_BACKEND=redis|rabbitmq.
+    assert (services["redis"]["profiles"], services["rabbitmq"]["profiles"]) == (
+        ["redis"],
+        ["rabbitmq"],
+    )
+    assert services["backend"]["environment"]["QUEUE_BACKEND"] == "database"
     assert services["backend"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["backend-mysql"]["depends_on"]["mariadb"]["condition"] == "service_healthy"
     # Workers start once their backend is healthy, that is migrated, and share its settings.

@@ -230,14 +230,15 @@ async def test_a_retried_member_of_an_unfinished_batch_is_waited_for(harness: Ha
     worker = harness.worker()
     running = asyncio.create_task(worker.run())
     await wait_for(lambda: _failed_and_sleeping(harness))
+    # Stopped first: a worker running the retried job at once would change the counts.
+    worker.stop(now=True)
+    await running
 
     (failed,) = await harness.queue.failed(limit=1)
     assert await harness.queue.retry(failed.id) == 1
     batch = await harness.queue.find_batch(batch_id)
     assert batch is not None
     assert (batch.pending_jobs, batch.failed_jobs) == (2, 0)
-    worker.stop(now=True)
-    await running
 
 
 async def _failed_and_sleeping(harness: Harness) -> bool:

@@ -1,13 +1,16 @@
-"""`python -m tools.bench.queue` (from the repository root): how fast the database queue
-drains 10,000 no-op jobs with 1 and 2 worker processes, on PostgreSQL, MariaDB and
-SQLite, and how many jobs were lost or run twice (both must be 0).
+"""`python -m tools.bench.queue` (from the repository root): how fast the queue drains
+10,000 no-op jobs with 1 and 2 worker processes, on the database backend (PostgreSQL,
+MariaDB, SQLite) and on the brokers (Redis, RabbitMQ, with PostgreSQL as the auth
+database), and how many jobs were lost or run twice (both must be 0).
 
 For each run: fresh auth and app databases, migrated; K `queue work` processes started
 (10 jobs at once each, the default) and registered (idle, polling every 50 ms); then
-10,000 jobs enqueued in one transaction. The clock runs from that commit until the
-jobs table is empty. Each worker writes the uuids it ran when it exits
-(tools/bench/queue_jobs.py); lost and duplicated jobs are counted from those files
-against the uuids enqueued. Worker logs go to artifacts/bench/queue-*.log.
+10,000 jobs enqueued in one transaction (on a broker: published at once, in batches).
+The clock runs from that commit until the jobs table is empty (on a broker: until
+`queue status` counts no job, polled every 50 ms by `queue_jobs wait`). Each worker
+writes the uuids it ran when it exits (tools/bench/queue_jobs.py); lost and duplicated
+jobs are counted from those files against the uuids enqueued. Worker logs go to
+artifacts/bench/queue-*.log.
 
 Target: at least 1,000 jobs/s with one worker on PostgreSQL. Exits 1 if it is missed
 or a job is lost or duplicated. BENCH_QUEUE_JOBS, BENCH_QUEUE_CONCURRENCY,
@@ -35,7 +38,10 @@ JOBS = int(os.environ.get("BENCH_QUEUE_JOBS", "10000"))
 # The worker as shipped: QUEUE_CONCURRENCY's default, unless BENCH_QUEUE_CONCURRENCY says.
 CONCURRENCY = os.environ.get("BENCH_QUEUE_CONCURRENCY", "10")
 MYSQL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql")
-BACKENDS = os.environ.get("BENCH_QUEUE_BACKENDS", "postgresql,mariadb,sqlite").split(",")
+BACKENDS = os.environ.get("BENCH_QUEUE_BACKENDS", "postgresql,mariadb,sqlite,redis,rabbitmq").split(
+    ","
+)
+BROKERS = ("redis", "rabbitmq")
 TARGET = 1000.0  # jobs/s, one worker, PostgreSQL
 AUTH_DB, APP_DB = "dualbase_bench_queue_auth", "dualbase_bench_queue_app"
 DRIVERS = {
@@ -71,7 +77,7 @@ def mariadb_database(name: str) -> str:
 
 
 def databases(backend: str, workdir: Path) -> tuple[str, str]:
-    if backend == "postgresql":
+    if backend in ("postgresql", *BROKERS):
         return fresh_database(AUTH_DB), fresh_database(APP_DB)
     if backend == "mariadb":
         return mariadb_database(AUTH_DB), mariadb_database(APP_DB)
@@ -105,6 +111,36 @@ async def until(measure: Callable[[], Awaitable[int]], wanted: int) -> None:
         await asyncio.sleep(0.02)
 
 
+async def table_drained(driver_url: str) -> float:
+    """When the jobs table is empty. Each count in its own transaction: one transaction
+    would keep counting from the snapshot it began with on MariaDB (REPEATABLE READ)."""
+    engine = create_async_engine(driver_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+
+        async def left() -> int:
+            counted = await connection.execute(text("SELECT count(*) FROM jobs"))
+            return int(counted.scalar_one())
+
+        await until(left, 0)
+    drained = time.time()
+    await engine.dispose()
+    return drained
+
+
+async def watching(env: dict[str, str]) -> "subprocess.Popen[str]":
+    """`queue_jobs wait`, once it watches the broker's queue (before the jobs come)."""
+    watcher = in_backend(["-m", "tools.bench.queue_jobs", "wait"], env, stdout=subprocess.PIPE)
+    assert watcher.stdout is not None
+    assert await asyncio.to_thread(watcher.stdout.readline) == "watching\n"
+    return watcher
+
+
+async def broker_drained(watcher: "subprocess.Popen[str]") -> float:
+    """When the watcher saw the broker's queue, once filled, empty."""
+    output, _ = await asyncio.to_thread(watcher.communicate, timeout=600)
+    return float(output)
+
+
 async def run(backend: str, workers: int, workdir: Path) -> Result:
     auth_url, app_url = databases(backend, workdir)
     seen = workdir / "seen"
@@ -119,8 +155,11 @@ async def run(backend: str, workers: int, workdir: Path) -> Result:
         QUEUE_POLL_INTERVAL="0.05",
         LOG_LEVEL="warning",
     )
+    if backend in BROKERS:
+        env |= {"QUEUE_BACKEND": backend, "QUEUE_PREFIX": f"bench-{os.getpid()}-{workers}"}
     migrate(env)
-    driver_url = auth_url.replace(auth_url.split("://", 1)[0], DRIVERS[backend], 1)
+    driver = DRIVERS["postgresql" if backend in BROKERS else backend]
+    driver_url = auth_url.replace(auth_url.split("://", 1)[0], driver, 1)
     log = (REPO / "artifacts" / "bench" / f"queue-{backend}-{workers}.log").open("w")
     command = ["-m", "app.cli", "queue", "work", "--jobs", "tools.bench.queue_jobs:JOBS"]
     processes = [
@@ -130,25 +169,18 @@ async def run(backend: str, workers: int, workdir: Path) -> Result:
     try:
         await until(lambda: count(driver_url, "queue_workers"), workers)
         uuids = workdir / "uuids.txt"
+        watcher = await watching(env) if backend in BROKERS else None
         pusher = in_backend(
             ["-m", "tools.bench.queue_jobs", "push", str(JOBS), str(uuids)],
             env,
             stdout=subprocess.PIPE,
         )
-        output, _ = pusher.communicate(timeout=300)
+        output, _ = await asyncio.to_thread(pusher.communicate, timeout=300)
         started, committed = map(float, output.split())
-        # Each count in its own transaction: one transaction would keep counting from the
-        # snapshot it began with on MariaDB (REPEATABLE READ).
-        engine = create_async_engine(driver_url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as connection:
-
-            async def left() -> int:
-                counted = await connection.execute(text("SELECT count(*) FROM jobs"))
-                return int(counted.scalar_one())
-
-            await until(left, 0)
-        drained = time.time()
-        await engine.dispose()
+        if watcher is not None:
+            drained = await broker_drained(watcher)
+        else:
+            drained = await table_drained(driver_url)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)

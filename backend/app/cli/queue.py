@@ -13,6 +13,7 @@ import typer
 from app.cli.runner import run
 from app.cli.schedule import DEFAULT_SCHEDULE, ScheduleOption, load_schedule, plan
 from app.core.config import Settings
+from app.core.db.registry import Databases
 from app.core.observability.logging import configure_logging
 from app.essentials.queue.jobs import JobRegistry
 from app.essentials.queue.queue import Queue, create_queue
@@ -35,7 +36,15 @@ def register(cli: typer.Typer) -> None:
 
 def on_queue(work: Callable[[Queue], Awaitable[T]]) -> T:
     """Run `work` on the configured queue (see `run`)."""
-    return run(lambda databases: work(create_queue(Settings(), databases)))
+
+    async def on(databases: Databases) -> T:
+        queue = create_queue(Settings(), databases)
+        try:
+            return await work(queue)
+        finally:
+            await queue.close()
+
+    return run(on)
 
 
 @queue_cli.command()
@@ -116,6 +125,7 @@ async def _work(
     try:
         await worker.run()
     finally:
+        await runtime.queue.close()
         await runtime.databases.dispose()
 
 

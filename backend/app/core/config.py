@@ -37,6 +37,7 @@ API_PREFIX = "/api/v1"
 
 # A development-only key: the validator refuses it anywhere else.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -224,8 +225,14 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, gt=0)
 
     # Background jobs (README: "Background jobs"). database: the jobs live in the auth
-    # database, claimed with SKIP LOCKED (BEGIN IMMEDIATE on SQLite).
-    queue_backend: Literal["database"] = "database"
+    # database, claimed with SKIP LOCKED (BEGIN IMMEDIATE on SQLite). redis, rabbitmq: ready
+    # and running jobs live in the broker at QUEUE_URL; failed jobs, batches, workers and
+    # delayed jobs stay in the auth database.
+    queue_backend: Literal["database", "redis", "rabbitmq"] = "database"
+    # The broker (unset: REDIS_URL for redis, amqp://guest:guest@127.0.0.1:5672/ for rabbitmq).
+    queue_url: SecretStr | None = None
+    # Starts the broker's key and queue names, so that several services share one broker.
+    queue_prefix: str = Field(default="dualbase", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     # Jobs one worker process runs at once (`queue work --concurrency` overrides it).
     queue_concurrency: int = Field(default=10, ge=1, le=1000)
     # Seconds an idle worker waits before it looks for ready jobs again.
@@ -316,7 +323,7 @@ class Settings(BaseSettings):
             raise ConfigError("EXTRA_DATABASES names a database twice")
         return names
 
-    @field_validator("log_level", "log_format", "cache_store", mode="before")
+    @field_validator("log_level", "log_format", "cache_store", "queue_backend", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -343,6 +350,32 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("queue_url", mode="before")
+    @classmethod
+    def _empty_queue_url(cls, value: object) -> object:
+        # Set but empty (compose passes QUEUE_URL= when unset): the backend's default.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("queue_url")
+    @classmethod
+    def _check_queue_url(cls, value: SecretStr | None) -> SecretStr | None:
+        schemes = ("redis://", "rediss://", "unix://", "amqp://", "amqps://")
+        if value is not None and not value.get_secret_value().startswith(schemes):
+            raise ConfigError(
+                "QUEUE_URL must be a redis://, rediss:// or unix:// URL (QUEUE_BACKEND=redis) "
+                "or an amqp:// or amqps:// URL (QUEUE_BACKEND=rabbitmq)"
+            )
+        return value
+
+    @property
+    def broker_url(self) -> str:
+        """Where the broker of QUEUE_BACKEND=redis|rabbitmq is."""
+        if self.queue_url is not None:
+            return self.queue_url.get_secret_value()
+        if self.queue_backend == "redis":
+            return self.redis_url.get_secret_value()
+        return DEFAULT_AMQP_URL
+
     @field_validator("data_dir")
     @classmethod
     def _anchor_data_dir(cls, value: Path) -> Path:
@@ -365,6 +398,13 @@ class Settings(BaseSettings):
                 "QUEUE_HEARTBEAT_TIMEOUT must be at least twice QUEUE_HEARTBEAT_INTERVAL: "
                 "a worker that misses one heartbeat is slow, not dead"
             )
+        if self.queue_backend != "database":
+            amqp = self.broker_url.startswith(("amqp://", "amqps://"))
+            if amqp != (self.queue_backend == "rabbitmq"):
+                raise ConfigError(
+                    f"QUEUE_URL does not fit QUEUE_BACKEND={self.queue_backend}: redis takes "
+                    "a redis:// URL, rabbitmq an amqp:// URL"
+                )
         # Resolve now so a bad URL stops the start-up, not the first request.
         for name in self.database_names:
             self.database(name)

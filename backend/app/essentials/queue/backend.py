@@ -140,3 +140,6 @@ class QueueBackend(Protocol):
 
     async def workers(self) -> list[RegisteredWorker]:
         """The workers alive, by id."""
+
+    async def close(self) -> None:
+        """Close what the backend opened (a broker's connections)."""

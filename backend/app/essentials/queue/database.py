@@ -26,15 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import (
-    ColumnElement,
-    case,
-    delete,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.db.base import AuthSession
@@ -42,7 +34,7 @@ from app.core.db.engines import claiming_options
 from app.core.db.queries import columns_for, delete_by_ids
 from app.core.db.registry import Database
 from app.core.db.types import utc_now
-from app.essentials.queue import batches, failures, statements
+from app.essentials.queue import batches, failures, statements, workers
 from app.essentials.queue.backend import (
     QueueCounts,
     RegisteredWorker,
@@ -225,30 +217,13 @@ class DatabaseBackend:
     # --- workers and their heartbeats -------------------------------------------------
 
     async def register(self, worker: WorkerInfo) -> int:
-        now = utc_now()
         async with self._begin() as connection:
-            created = await connection.execute(
-                insert(QueueWorker)
-                .returning(QueueWorker.id)
-                .values(
-                    hostname=worker.hostname[:255],
-                    pid=worker.pid,
-                    queues=",".join(worker.queues)[:255],
-                    concurrency=worker.concurrency,
-                    started_at=now,
-                    heartbeat_at=now,
-                )
-            )
-        return created.scalar_one()
+            return await workers.register(connection, worker)
 
     async def heartbeat(self, worker_id: int) -> None:
         async with self._begin() as connection:
-            beat = await connection.execute(
-                update(QueueWorker)
-                .where(QueueWorker.id == worker_id)
-                .values(heartbeat_at=utc_now())
-            )
-        if beat.rowcount != 1:
+            alive = await workers.beat(connection, worker_id)
+        if not alive:
             raise WorkerGone(worker_id)
 
     async def deregister(self, worker_id: int) -> None:
@@ -259,7 +234,7 @@ class DatabaseBackend:
                 .where(QueuedJob.worker_id == worker_id)
                 .values(worker_id=None, reserved_at=None)
             )
-            await connection.execute(delete(QueueWorker).where(QueueWorker.id == worker_id))
+            await workers.forget(connection, worker_id)
 
     async def recover(self, stale_before: datetime) -> int:
         """Forget the stale workers, then release every job held by a worker that is
@@ -267,14 +242,7 @@ class DatabaseBackend:
         moment it was being forgotten (a claim checks that its worker is registered,
         but takes no lock on it, so as not to cost a round trip)."""
         async with self._begin() as connection:
-            dead = list(
-                await connection.scalars(
-                    select(QueueWorker.id)
-                    .where(QueueWorker.heartbeat_at < stale_before)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            await delete_by_ids(connection, QueueWorker.id, dead)
+            dead = await workers.forget_stale(connection, stale_before)
             for worker_id in dead:  # one of this process's, stuck: its connection goes too
                 await self._let_go(worker_id)
             registered = select(QueueWorker.id).where(QueueWorker.id == QueuedJob.worker_id)
@@ -284,6 +252,10 @@ class DatabaseBackend:
                 .values(worker_id=None, reserved_at=None)
             )
         return recovered.rowcount
+
+    async def close(self) -> None:
+        for worker_id in list(self._held):
+            await self._let_go(worker_id)
 
     # --- what people look at ----------------------------------------------------------
 
@@ -315,7 +287,5 @@ class DatabaseBackend:
         return [RunningJob(**row._asdict()) for row in rows]
 
     async def workers(self) -> list[RegisteredWorker]:
-        query = select(*columns_for(QueueWorker, RegisteredWorker)).order_by(QueueWorker.id)
         async with self.auth.autocommit() as connection:
-            rows = (await connection.execute(query)).all()
-        return [RegisteredWorker(**row._asdict()) for row in rows]
+            return list(await workers.listing(connection))

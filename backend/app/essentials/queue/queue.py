@@ -31,6 +31,8 @@ from app.essentials.queue.database import DatabaseBackend
 from app.essentials.queue.failures import FailedJobRow
 from app.essentials.queue.jobs import Job, JobMessage
 from app.essentials.queue.models import FailedJob, JobBatch
+from app.essentials.queue.rabbitmq_broker import RabbitMQBackend
+from app.essentials.queue.redis_broker import RedisBackend
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,10 @@ class Queue:
     def __init__(self, backend: QueueBackend, databases: Databases) -> None:
         self.backend = backend
         self.databases = databases
+
+    async def close(self) -> None:
+        """Close the backend's connections (a broker's; the databases are not its own)."""
+        await self.backend.close()
 
     async def dispatch(self, job: Job[Any], /, **arguments: Any) -> str:
         """Enqueue `job` with `arguments` now; returns the job's uuid."""
@@ -168,6 +174,13 @@ class Queue:
 
 
 def create_queue(settings: Settings, databases: Databases) -> Queue:
-    """The queue of `QUEUE_BACKEND`; `database` (the auth database) is the one so far."""
-    assert settings.queue_backend == "database"
-    return Queue(DatabaseBackend(databases.auth), databases)
+    """The queue of `QUEUE_BACKEND`: the auth database, Redis or RabbitMQ."""
+    return Queue(create_backend(settings, databases), databases)
+
+
+def create_backend(settings: Settings, databases: Databases) -> QueueBackend:
+    if settings.queue_backend == "redis":
+        return RedisBackend(databases.auth, settings)
+    if settings.queue_backend == "rabbitmq":
+        return RabbitMQBackend(databases.auth, settings)
+    return DatabaseBackend(databases.auth)

@@ -64,14 +64,14 @@ SELECT_READY = (
 CLAIM_IDS = _MARK.where(QueuedJob.id.in_(bindparam("claim_ids", expanding=True)))
 
 
-def job_row(message: JobMessage) -> dict[str, Any]:
+def job_row(message: JobMessage, attempts: int = 0) -> dict[str, Any]:
     options = message.options
     return {
         "uuid": message.uuid,
         "queue": options.queue,
         "name": message.name,
         "payload": message.arguments,
-        "attempts": 0,
+        "attempts": attempts,
         "max_attempts": options.max_attempts,
         "backoff": json.dumps(list(options.backoff)),
         "timeout": options.timeout,
@@ -81,6 +81,10 @@ def job_row(message: JobMessage) -> dict[str, Any]:
     }
 
 
-async def insert_jobs(connection: AsyncConnection, messages: Sequence[JobMessage]) -> None:
+async def insert_jobs(
+    connection: AsyncConnection, messages: Sequence[JobMessage], *, attempts: int = 0
+) -> None:
+    """Write `messages` as rows of `jobs`, each with `attempts` already spent."""
     if messages:
-        await connection.execute(insert(QueuedJob), [job_row(message) for message in messages])
+        rows = [job_row(message, attempts) for message in messages]
+        await connection.execute(insert(QueuedJob), rows)
