@@ -4,15 +4,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, select
 
 from app.core.db.base import AuthSession
-from app.core.db.integrity import integrity_session
+from app.core.db.pruning import prune as prune_rows
 from app.core.db.registry import Databases
 from app.core.db.types import utc_now
 from app.essentials.activity.models import ActivityEntry
-
-PRUNE_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +50,10 @@ async def page(
 
 
 async def prune(databases: Databases, days: int) -> int:
-    """Delete the entries older than `days` days, PRUNE_BATCH at a time, each batch its
-    own short transaction (a table of millions is never locked by one statement);
-    returns how many went. For `activity prune` and the scheduler."""
+    """Delete the entries older than `days` days, a batch per short transaction (a
+    table of millions is never locked by one statement); returns how many went. For
+    `activity prune` and the scheduler. Ids grow with time, so the walk by primary key
+    meets the old entries first."""
     cutoff = utc_now() - timedelta(days=days)
-    pruned = 0
-    while True:
-        async with integrity_session(databases, "auth", "prune activity log") as auth_db:
-            ids = list(
-                await auth_db.scalars(
-                    select(ActivityEntry.id)
-                    .where(ActivityEntry.created_at < cutoff)
-                    .order_by(ActivityEntry.created_at)
-                    .limit(PRUNE_BATCH)
-                )
-            )
-            if ids:
-                await auth_db.execute(delete(ActivityEntry).where(ActivityEntry.id.in_(ids)))
-        pruned += len(ids)
-        if len(ids) < PRUNE_BATCH:
-            return pruned
+    old = ActivityEntry.created_at < cutoff
+    return await prune_rows(databases, "auth", ActivityEntry.id, old, purpose="prune activity log")
