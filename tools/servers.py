@@ -108,7 +108,7 @@ def uvicorn_process(
             "--workers",
             str(workers),
             "--loop",
-            "asyncio",
+            os.environ.get("BENCH_LOOP", "asyncio"),  # the service's default; uvloop to compare
             "--no-access-log",
             "--log-level",
             "warning",
