@@ -23,6 +23,7 @@ import yaml
 
 from app.core.config import BACKEND_DIR
 from app.core.db.base import AppBase, AuthBase
+from tests.conftest import SELECTED
 
 REPO = BACKEND_DIR.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -152,9 +153,18 @@ def test_compose_file_is_valid_and_wires_the_services() -> None:
         assert services[name]["profiles"] == ["mysql"]
 
 
+def only_with_backend(name: str) -> None:
+    """The compose databases have fixed names (those of .env.example): their tests run
+    in the test run of that server's backend only, so that runs of the other backends
+    at the same time (CI runs the three side by side) do not meet them."""
+    if name not in SELECTED:
+        pytest.skip(f"the compose databases are tested in the {name} run")
+
+
 @pytest.fixture
 def postgres_from_init_sql() -> Iterator[None]:
     """docker/init-db.sql applied by psql, as the postgres image's entrypoint does."""
+    only_with_backend("postgresql")
     require("psql")
     try:
         psql("SELECT 1")
@@ -294,6 +304,7 @@ async def wait_until_ready(url: str, server: subprocess.Popen[bytes]) -> dict[st
 @pytest.fixture
 def mariadb_from_init_script() -> Iterator[None]:
     """docker/init-db.mariadb.sh run after what the mariadb image itself creates."""
+    only_with_backend("mariadb")
     require("mariadb")
     try:
         mariadb("SELECT 1")
