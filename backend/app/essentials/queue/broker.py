@@ -69,18 +69,11 @@ _DUE = (
 
 
 def body_of(message: JobMessage, attempts: int = 0) -> Body:
-    options = message.options
-    return {
-        "uuid": message.uuid,
-        "name": message.name,
-        "queue": options.queue,
-        "payload": message.arguments,
-        "attempts": attempts,
-        "max_attempts": options.max_attempts,
-        "backoff": json.dumps(list(options.backoff)),
-        "timeout": options.timeout,
-        "batch_id": message.batch_id,
-    }
+    """What a broker carries of a job: its `jobs` row without the times, which only
+    the database's waiting rows need."""
+    body = statements.job_row(message, attempts)
+    del body["available_at"], body["created_at"]
+    return body
 
 
 def message_of(job: ReservedJob, available_at: datetime) -> JobMessage:
