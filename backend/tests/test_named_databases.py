@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.core.config import ConfigError, Settings
+from app.core.db.reads import Reads, database_reads
 from app.core.db.registry import create_databases
 from app.core.db.sessions import database_session
 from app.main import create_app
@@ -30,7 +31,14 @@ customers = Table(
 )
 
 LegacyDb = Annotated[AsyncSession, Depends(database_session("legacy"), scope="function")]
+LegacyReads = Annotated[Reads, Depends(database_reads("legacy"))]
 router = APIRouter(prefix="/legacy")
+reads_router = APIRouter(prefix="/legacy")
+
+
+@reads_router.get("/customer-rows")
+async def customer_rows(*, reads: LegacyReads) -> list[str]:
+    return [row.name for row in await reads.all(select(customers.c.name).order_by(customers.c.id))]
 
 
 @router.get("/customers")
@@ -82,6 +90,7 @@ async def legacy_app(
     )
     app = create_app(configured)
     app.include_router(router)
+    app.include_router(reads_router)
     async with running(app) as started, client_for(started) as http:
         yield started, http
 
@@ -97,6 +106,7 @@ async def test_an_extra_database_is_configured_by_environment_only(
     assert settings.database("legacy").pool_size == 3
     assert list(app.state.databases) == ["auth", "app", "legacy"]
     assert (await http.get("/legacy/customers")).json() == ["Ada", "Bob"]
+    assert (await http.get("/legacy/customer-rows")).json() == ["Ada", "Bob"]
 
 
 async def test_a_write_to_a_read_only_database_is_refused_and_nothing_is_written(
@@ -133,11 +143,12 @@ async def test_health_and_metrics_cover_the_extra_database(
     assert value(samples, "db_pool_size", database="legacy") == 3
 
 
+@pytest.mark.parametrize("used_by", [router, reads_router], ids=["session", "reads"])
 async def test_a_database_used_in_code_but_not_configured_stops_the_start_up(
-    settings: Settings,
+    settings: Settings, used_by: APIRouter
 ) -> None:
     app = create_app(settings)
-    app.include_router(router)
+    app.include_router(used_by)
 
     with pytest.raises(ConfigError, match="LEGACY_DATABASE_URL") as refused:
         async with running(app):

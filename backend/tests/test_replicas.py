@@ -22,6 +22,7 @@ from sqlalchemy import insert, select
 from tools.servers import Cluster, postgres_bin
 
 from app.core.config import Settings, normalize_database_url
+from app.core.db.reads import AppReads
 from app.core.db.sessions import AppDb
 from app.main import create_app
 from app.projects.models import Project
@@ -170,6 +171,25 @@ async def test_a_get_that_writes_reads_its_writes_from_the_primary(
     # An INSERT is a write: the read after it is the primary's, which has the row.
     assert response.status_code == 200
     assert response.json() == ["inserted by a GET"]
+
+
+async def test_reads_of_a_request_other_than_a_get_come_from_the_primary(
+    service: tuple[FastAPI, httpx.AsyncClient], clusters: tuple[Cluster, Cluster]
+) -> None:
+    app, http = service
+    primary, standby = clusters
+
+    @app.post("/probe/names")
+    async def names(*, reads: AppReads) -> list[str]:
+        statement = select(Project.name).where(Project.owner_id == 78)
+        return [row.name for row in await reads.all(statement)]
+
+    await caught_up(primary, standby)
+    standby.psql("SELECT pg_wal_replay_pause()")
+    await write_on_primary(app, 78, "only on the primary")
+
+    # A request that may write reads what is committed on the primary, never a replica.
+    assert (await http.post("/probe/names")).json() == ["only on the primary"]
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Forged, altered and garbage credentials: always a JSON 401, never a 500."""
 
+import asyncio
 import base64
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,6 +77,25 @@ async def test_a_token_made_with_the_right_key_and_claims_works(
 
     assert response.status_code == 200, response.text
     assert response.json()["id"] == ada.id
+
+
+async def test_a_token_remembered_by_the_worker_is_still_refused_once_it_expires(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A token served from the worker's memory is not decoded again: its expiry is kept
+    with it, and holds to the second."""
+    ada = await signed_up(client, "ada@example.com")
+    claims = claims_for(ada, settings)
+    claims["exp"] = int(datetime.now(UTC).timestamp()) + 2
+    token = sign(claims, settings.signing_key, settings.jwt_algorithm)
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200  # from memory
+
+    # jose compares whole seconds: a decoded token is refused from `exp` + 1 on.
+    await asyncio.sleep(claims["exp"] + 1 - time.time() + 0.1)
+
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+    assert (await client.get(ME, headers=ada.headers)).status_code == 200
 
 
 async def test_an_unsigned_alg_none_token_is_refused(

@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 from app import models  # noqa: F401  (registers every model)
-from app.auth.dependencies import optional_user
+from app.auth.credentials import from_access_token
 from app.auth.principals import PrincipalCache
 from app.core.config import Settings
+from app.core.db.reads import Reads
 from app.core.db.registry import create_databases
 from app.core.security import decode_token
-from app.projects.service import list_page
+from app.projects.service import _PAGE, list_page
+from starlette.requests import Request
 
 from tools.bench.floor_app import AUTH_QUERY, PROJECTS_QUERY
 
@@ -63,15 +65,23 @@ async def main() -> None:
 
     async def credential_from_memory() -> None:
         remembered.fresh_until = time.monotonic() + 60
-        await optional_user(databases, remembered, settings, token, None)
+        await from_access_token(databases.auth, remembered, settings, token)
 
     async def credential_check() -> None:
-        await optional_user(databases, unremembered, settings, token, None)
+        await from_access_token(databases.auth, unremembered, settings, token)
+
+    parameters = {"owner_id": user_id, "limit": 21}
+
+    async def projects_page_on_a_session() -> None:
+        # How the page was read before `Reads`: the same statement, on a session.
+        async with databases.app.sessions() as session:
+            (await session.execute(_PAGE, parameters)).all()
+            await session.commit()
+
+    a_get = Request({"type": "http", "method": "GET", "headers": [], "state": {}})
 
     async def projects_page() -> None:
-        async with databases.app.sessions() as session:
-            await list_page(session, user_id, limit=21, before_id=None)
-            await session.commit()
+        await list_page(Reads(databases.app, a_get), user_id, limit=21, before_id=None)
 
     async def jwt() -> None:
         decode_token(settings, token, "access")
@@ -87,7 +97,8 @@ async def main() -> None:
         ("service: connection checkout (liveness check)", checkout),
         ("service: the credential check from memory (token, lookup)", credential_from_memory),
         ("service: the credential check from the database", credential_check),
-        ("service: the projects page (Core rows on a session)", projects_page),
+        ("service: the projects page, Core rows on a session", projects_page_on_a_session),
+        ("service: the projects page, Core rows on `AppReads`", projects_page),
         ("service: access token decoded and checked", jwt),
         ("floor: both queries, each on an asyncpg pool", floor_pair),
     ]

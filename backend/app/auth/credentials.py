@@ -88,24 +88,29 @@ def _principal(
 async def from_access_token(
     auth: Database[AuthSession], principals: PrincipalCache, settings: Settings, token: str
 ) -> Principal:
-    """The principal of a valid access token whose login session is live."""
-    try:
-        claims = decode_token(settings, token, "access")
-    except InvalidToken:
-        raise Unauthorized("Invalid or expired token", code="invalid_token") from None
-    # By the token itself (its jti): a session id can come back after a deletion on
-    # SQLite, a token never does.
-    key = f"token:{claims.jti}"
+    """The principal of a valid access token whose login session is live.
+
+    Kept by the token itself: the same string verified once verifies again, so a token
+    served from memory is not decoded again (its expiry is the entry's, with the
+    session's). A token's jti never comes back, even where a session id can (SQLite
+    reuses ids after a deletion), so neither does its key."""
+    key = f"token:{token}"
     principal = principals.get(key)
     if principal is None:
+        try:
+            claims = decode_token(settings, token, "access")
+        except InvalidToken:
+            raise Unauthorized("Invalid or expired token", code="invalid_token") from None
         generation = principals.generation
         parameters = {"user_id": claims.user_id, "session_id": claims.session_id}
         rows = await auth.read(_BY_SESSION, {**parameters, "now": utc_now()})
         if not rows:
             raise Unauthorized("The session has ended", code="session_revoked")
         principal = _principal(rows, session_id=claims.session_id)
-        principals.put(key, principal, rows[0][7], generation=generation)
-    principals.last_use.session(claims.session_id)
+        expires_at = min(rows[0][7], claims.expires_at)
+        principals.put(key, principal, expires_at, generation=generation)
+    assert principal.session_id is not None
+    principals.last_use.session(principal.session_id)
     return principal
 
 

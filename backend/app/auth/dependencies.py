@@ -16,14 +16,14 @@ from app.auth import credentials
 from app.auth.principal import Principal
 from app.auth.principals import PrincipalCache
 from app.auth.signin import Client
-from app.core.config import API_PREFIX
+from app.core.config import API_PREFIX, Settings
 from app.core.db.base import AppSession
-from app.core.db.sessions import AppDb, DatabasesDep, note_caller
+from app.core.db.registry import Databases
+from app.core.db.sessions import AppDb, note_caller
 from app.core.db.types import MAX_ID
 from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.core.observability.logging import bind_user_id
 from app.core.permissions import PermissionName
-from app.core.web.dependencies import SettingsDep
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl=f"{API_PREFIX}/auth/login",
@@ -47,14 +47,17 @@ async def get_principals(request: Request) -> PrincipalCache:
 Principals = Annotated[PrincipalCache, Depends(get_principals)]
 
 
-async def optional_user(
-    databases: DatabasesDep,
-    principals: Principals,
-    settings: SettingsDep,
-    bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    api_key: Annotated[str | None, Depends(api_key_scheme)],
+async def authenticate(
+    request: Request, bearer: str | None, api_key: str | None
 ) -> Principal | None:
-    """The caller, or None without credentials. Bad credentials are a 401, never ignored."""
+    """The caller, or None without credentials. Bad credentials are a 401, never ignored.
+
+    What it needs comes from the app's state, not from sub-dependencies: every signed-in
+    request runs this, and each dependency FastAPI resolves costs more than the lookup."""
+    state = request.app.state
+    databases: Databases = state.databases
+    principals: PrincipalCache = state.principals
+    settings: Settings = state.settings
     if api_key is not None:
         return await credentials.from_api_key(databases.auth, principals, api_key)
     if bearer is None:
@@ -64,15 +67,31 @@ async def optional_user(
     return await credentials.from_access_token(databases.auth, principals, settings, bearer)
 
 
-async def current_user(
-    request: Request, principal: Annotated[Principal | None, Depends(optional_user)]
-) -> Principal:
+Bearer = Annotated[str | None, Depends(oauth2_scheme)]
+ApiKeyHeader = Annotated[str | None, Depends(api_key_scheme)]
+
+
+async def optional_user(
+    request: Request, bearer: Bearer, api_key: ApiKeyHeader
+) -> Principal | None:
+    principal = await authenticate(request, bearer, api_key)
+    if principal is not None:
+        await _identified(request, principal)
+    return principal
+
+
+async def current_user(request: Request, bearer: Bearer, api_key: ApiKeyHeader) -> Principal:
+    principal = await authenticate(request, bearer, api_key)
     if principal is None:
         raise Unauthorized()
+    await _identified(request, principal)
+    return principal
+
+
+async def _identified(request: Request, principal: Principal) -> None:
     bind_user_id(principal.id)  # the request's log lines name the user from here on
     # Whose writes this request's reads must see (read replicas: read-your-writes).
     await note_caller(request, principal.credential)
-    return principal
 
 
 async def session_user(principal: Annotated[Principal, Depends(current_user)]) -> Principal:
@@ -90,7 +109,8 @@ SessionUser = Annotated[Principal, Depends(session_user)]
 def require_permissions(*needed: PermissionName) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through callers holding every one of `needed`."""
 
-    async def check(principal: CurrentUser) -> Principal:
+    async def check(request: Request, bearer: Bearer, api_key: ApiKeyHeader) -> Principal:
+        principal = await current_user(request, bearer, api_key)  # one dependency, not two
         if not principal.can(*needed):
             raise Forbidden(f"Requires permission: {', '.join(needed)}", code="permission_denied")
         return principal

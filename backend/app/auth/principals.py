@@ -56,7 +56,7 @@ class LastUse:
 
 @dataclass(eq=False)
 class PrincipalCache:
-    """Verified principals by credential (`token:<jti>`, `key:<digest>`)."""
+    """Verified principals by credential (`token:<access token>`, `key:<digest>`)."""
 
     enabled: bool = True
     fresh_until: float = 0.0  # monotonic time; set by the follower after each poll

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app.auth.models import ApiKey, LoginSession
 from app.auth.principal import Principal
 from app.core.db.base import AppSession, AuthSession
+from app.core.db.reads import Reads
 from app.core.db.registry import Database
 from app.dashboard.schemas import AccountSummary, ActivitySummary, Dashboard
 from app.orders import service as orders
@@ -18,10 +19,12 @@ from app.projects.schemas import ProjectRead
 LATEST = 5
 
 
-async def build(auth: Database[AuthSession], app_db: AppSession, user: Principal) -> Dashboard:
+async def build(
+    auth: Database[AuthSession], app_db: AppSession, reads: Reads, user: Principal
+) -> Dashboard:
     """Both databases at once, each on its own connection."""
     account, activity = await asyncio.gather(
-        account_summary(auth, user), activity_summary(app_db, user.id)
+        account_summary(auth, user), activity_summary(app_db, reads, user.id)
     )
     return Dashboard(account=account, activity=activity)
 
@@ -43,13 +46,13 @@ async def account_summary(auth: Database[AuthSession], user: Principal) -> Accou
     return AccountSummary(user=user.profile(), active_sessions=row[0], api_keys=row[1])
 
 
-async def activity_summary(app_db: AppSession, owner_id: int) -> ActivitySummary:
+async def activity_summary(app_db: AppSession, reads: Reads, owner_id: int) -> ActivitySummary:
     return ActivitySummary(
         project_count=await projects.count(app_db, owner_id),
         order_count=await orders.count(app_db, owner_id),
         latest_projects=[
             ProjectRead.model_validate(project)
-            for project in await projects.list_page(app_db, owner_id, limit=LATEST, before_id=None)
+            for project in await projects.list_page(reads, owner_id, limit=LATEST, before_id=None)
         ],
         latest_orders=[
             OrderSummary.model_validate(order)

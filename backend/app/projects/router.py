@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from app.core.db.reads import AppReads
 from app.core.db.sessions import AppDb
 from app.core.db.types import parse_id
 from app.core.web.openapi import errors
@@ -19,11 +20,11 @@ router = APIRouter(prefix="/projects", tags=[TAG["name"]])
 
 @router.get("", responses=errors(400, 401, 403, 422))
 async def list_projects(
-    *, user: ProjectReader, app_db: AppDb, limit: Limit = 20, cursor: Cursor = None
+    *, user: ProjectReader, reads: AppReads, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[ProjectRead]:
     """Your projects, newest first, a page at a time."""
     before_id = decode_cursor(cursor, parse_id)[0] if cursor else None
-    projects = await service.list_page(app_db, user.id, limit=limit + 1, before_id=before_id)
+    projects = await service.list_page(reads, user.id, limit=limit + 1, before_id=before_id)
     return page_of(projects, limit, ProjectRead.model_validate, lambda row: row.id)
 
 

@@ -136,11 +136,16 @@ async def run_after_commit(session: AsyncSession) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class DatabaseSession:
-    """The dependency `database_session(name)` makes: a session on the named database,
-    committed when the request succeeds."""
+class DatabaseDependency:
+    """A request dependency on the named database; the start-up checks every name."""
 
     name: DatabaseName
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSession(DatabaseDependency):
+    """The dependency `database_session(name)` makes: a session on the named database,
+    committed when the request succeeds."""
 
     async def __call__(self, request: Request) -> AsyncIterator[AsyncSession]:
         databases: Databases = request.app.state.databases
@@ -226,7 +231,7 @@ def _database_names_used(app: FastAPI) -> set[DatabaseName]:
     names: set[DatabaseName] = set()
     while pending:
         dependant = pending.pop()
-        if isinstance(dependant.call, DatabaseSession):
+        if isinstance(dependant.call, DatabaseDependency):
             names.add(dependant.call.name)
         pending.extend(dependant.dependencies)
     return names
