@@ -1,12 +1,16 @@
 """The dashboard: the caller's account from the auth database and their activity from the
 app database, in one answer."""
 
+import asyncio
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from app.core.config import Settings
+from app.main import create_app
 from tests.accounts import API, Account, an_admin, assert_error, login, signed_up
+from tests.conftest import client_for, empty_tables, running
 
 DASHBOARD = f"{API}/dashboard"
 PROJECTS = f"{API}/projects"
@@ -173,3 +177,27 @@ async def test_a_user_whose_roles_were_taken_away_is_refused_the_dashboard(
     assert emptied.status_code == 200, emptied.text
 
     assert_error(await client.get(DASHBOARD, headers=ada.headers), 403, "permission_denied")
+
+
+async def test_many_dashboards_at_once_never_wait_on_each_other_for_connections(
+    settings: Settings,
+) -> None:
+    """Each statement holds an app connection only while it runs: with a pool of one
+    connection, eight dashboards at once all answer (a request holding one connection
+    while it waits for a second would wait out the pool timeout, then get a 503)."""
+    one_connection = settings.model_copy(
+        update={"app_db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout": 3.0}
+    )
+    async with running(create_app(one_connection)) as app, client_for(app) as client:
+        try:
+            ada = await signed_up(client, "ada@example.com")
+            await new_project(client, ada, "Apollo")
+
+            answers = await asyncio.gather(
+                *(client.get(DASHBOARD, headers=ada.headers) for _ in range(8))
+            )
+
+            assert [answer.status_code for answer in answers] == [200] * 8
+            assert {answer.json()["activity"]["project_count"] for answer in answers} == {1}
+        finally:
+            await empty_tables(app)

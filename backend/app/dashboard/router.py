@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from app.auth.dependencies import require_permissions
 from app.auth.principal import Principal
 from app.core.db.reads import AppReads
-from app.core.db.sessions import AppDb, DatabasesDep
+from app.core.db.sessions import DatabasesDep
 from app.core.web.openapi import errors
 from app.dashboard import service
 from app.dashboard.schemas import Dashboard
@@ -28,8 +28,8 @@ DashboardReader = Annotated[
 
 @router.get("/dashboard", responses=errors(401, 403, 503))
 async def read_dashboard(
-    *, user: DashboardReader, databases: DatabasesDep, app_db: AppDb, reads: AppReads
+    *, user: DashboardReader, databases: DatabasesDep, reads: AppReads
 ) -> Dashboard:
     """Profile, roles, sessions and keys from the auth database, with counts and the latest
     projects and orders from the app database, both read at the same time."""
-    return await service.build(databases.auth, app_db, reads, user)
+    return await service.build(databases.auth, reads, user)

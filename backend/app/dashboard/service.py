@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.auth.models import ApiKey, LoginSession
 from app.auth.principal import Principal
-from app.core.db.base import AppSession, AuthSession
+from app.core.db.base import AuthSession
 from app.core.db.reads import Reads
 from app.core.db.registry import Database
 from app.dashboard.schemas import AccountSummary, ActivitySummary, Dashboard
@@ -19,12 +19,10 @@ from app.projects.schemas import ProjectRead
 LATEST = 5
 
 
-async def build(
-    auth: Database[AuthSession], app_db: AppSession, reads: Reads, user: Principal
-) -> Dashboard:
+async def build(auth: Database[AuthSession], reads: Reads, user: Principal) -> Dashboard:
     """Both databases at once, each on its own connection."""
     account, activity = await asyncio.gather(
-        account_summary(auth, user), activity_summary(app_db, reads, user.id)
+        account_summary(auth, user), activity_summary(reads, user.id)
     )
     return Dashboard(account=account, activity=activity)
 
@@ -46,16 +44,19 @@ async def account_summary(auth: Database[AuthSession], user: Principal) -> Accou
     return AccountSummary(user=user.profile(), active_sessions=row[0], api_keys=row[1])
 
 
-async def activity_summary(app_db: AppSession, reads: Reads, owner_id: int) -> ActivitySummary:
+async def activity_summary(reads: Reads, owner_id: int) -> ActivitySummary:
+    """Four statements one after another, each on a connection held only while it runs
+    (never two at once: 64 requests each holding one and waiting for a second would
+    drain the pool)."""
     return ActivitySummary(
-        project_count=await projects.count(app_db, owner_id),
-        order_count=await orders.count(app_db, owner_id),
+        project_count=await projects.count(reads, owner_id),
+        order_count=await orders.count(reads, owner_id),
         latest_projects=[
             ProjectRead.model_validate(project)
             for project in await projects.list_page(reads, owner_id, limit=LATEST, before_id=None)
         ],
         latest_orders=[
             OrderSummary.model_validate(order)
-            for order in await orders.list_page(app_db, owner_id, limit=LATEST, before_id=None)
+            for order in await orders.list_page(reads, owner_id, limit=LATEST, before_id=None)
         ],
     )

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from app.core.db.reads import AppReads
 from app.core.db.sessions import AppDb
 from app.core.db.types import parse_id
 from app.core.web.openapi import errors
@@ -32,10 +33,10 @@ async def place_order(
 
 @router.get("", responses=errors(400, 401, 403, 422))
 async def list_orders(
-    *, user: OrderReader, app_db: AppDb, limit: Limit = 20, cursor: Cursor = None
+    *, user: OrderReader, reads: AppReads, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[OrderSummary]:
     before_id = decode_cursor(cursor, parse_id)[0] if cursor else None
-    orders = await service.list_page(app_db, user.id, limit=limit + 1, before_id=before_id)
+    orders = await service.list_page(reads, user.id, limit=limit + 1, before_id=before_id)
     return page_of(orders, limit, OrderSummary.model_validate, lambda row: row.id)
 
 

@@ -7,14 +7,16 @@ putting back stock changes the catalogue readers see (`catalogue.changed`).
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import selectinload
 
 from app.core.db.base import AppSession
 from app.core.db.queries import count_rows
+from app.core.db.reads import Reads
 from app.core.db.types import MAX_AMOUNT
 from app.core.errors import Conflict, InvalidData, NotFound
 from app.essentials.activity.recording import BY_HAND, activity
@@ -92,14 +94,23 @@ async def get(app_db: AppSession, order_id: int) -> Order | None:
     return order
 
 
+# What a list shows of an order (`OrderSummary`), read as rows: no entities, no items.
+_PAGE = (
+    select(Order.id, Order.status, Order.total, Order.created_at)
+    .where(Order.owner_id == bindparam("owner_id"))
+    .order_by(Order.id.desc())
+    .limit(bindparam("limit"))
+)
+_PAGE_AFTER = _PAGE.where(Order.id < bindparam("before_id"))
+PageRow = Row[int, str, Decimal, datetime]
+
+
 async def list_page(
-    app_db: AppSession, owner_id: int, *, limit: int, before_id: int | None
-) -> list[Order]:
+    reads: Reads, owner_id: int, *, limit: int, before_id: int | None
+) -> Sequence[PageRow]:
     """Newest first, served by the (owner_id, id) index."""
-    query = select(Order).where(Order.owner_id == owner_id).order_by(Order.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(Order.id < before_id)
-    return list(await app_db.scalars(query))
+    parameters = {"owner_id": owner_id, "limit": limit, "before_id": before_id}
+    return await reads.all(_PAGE if before_id is None else _PAGE_AFTER, parameters)
 
 
 async def cancel(app_db: AppSession, cache: Cache, outbox: Outbox, order: Order) -> Order:
@@ -140,5 +151,5 @@ async def cancel(app_db: AppSession, cache: Cache, outbox: Outbox, order: Order)
     return order
 
 
-async def count(app_db: AppSession, owner_id: int) -> int:
-    return await count_rows(app_db, Order, Order.owner_id == owner_id)
+async def count(reads: Reads, owner_id: int) -> int:
+    return await count_rows(reads, Order, Order.owner_id == owner_id)

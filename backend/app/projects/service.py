@@ -68,5 +68,5 @@ async def delete(app_db: AppSession, project: Project) -> None:
     await app_db.flush()
 
 
-async def count(app_db: AppSession, owner_id: int) -> int:
-    return await count_rows(app_db, Project, Project.owner_id == owner_id)
+async def count(reads: Reads, owner_id: int) -> int:
+    return await count_rows(reads, Project, Project.owner_id == owner_id)

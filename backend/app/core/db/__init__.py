@@ -9,6 +9,7 @@
 - `registry`: the named databases of one process (`Databases`), built from settings;
 - `routing`: where a request's statements go (autocommit reads, replicas, read-your-writes);
 - `sessions`: transactions, `on_commit`, and the request dependencies (`AuthDb`, `AppDb`);
+- `reads`: `AppReads`, `AuthReads`: the rows of a GET's list, read without a session;
 - `integrity`: `integrity_session`, the transaction of scripts and workers;
 - `queries`: small statements every domain needs (row counts);
 - `migrations`, `revisions`: what both Alembic trees' `env.py` share; the revision a

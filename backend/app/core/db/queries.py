@@ -4,8 +4,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
+
+from app.core.db.reads import Reads
 
 
 def columns_for(model: Any, record: Any) -> list[Any]:
@@ -15,9 +17,10 @@ def columns_for(model: Any, record: Any) -> list[Any]:
     return [model.__table__.c[name] for name in record.__dataclass_fields__]
 
 
-async def count_rows(session: AsyncSession, model: Any, *where: ColumnElement[bool]) -> int:
-    """How many rows of `model` match every condition of `where`."""
-    return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+async def count_rows(reads: Reads, model: Any, *where: ColumnElement[bool]) -> int:
+    """How many rows of `model` match every condition of `where` (committed ones)."""
+    (row,) = await reads.all(select(func.count()).select_from(model).where(*where))
+    return int(row[0])
 
 
 async def delete_by_ids(
