@@ -6,12 +6,12 @@ from app.core.db.reads import AppReads
 from app.core.db.sessions import AppDb
 from app.core.db.types import parse_id
 from app.core.web.openapi import errors
-from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, rows_page
 from app.essentials.cache.dependencies import CacheDep
 from app.essentials.outbox.dependencies import OutboxDep
 from app.orders import service
 from app.orders.dependencies import OrderReader, OrderWriter, ReadableOrder, WritableOrder
-from app.orders.schemas import OrderCreate, OrderRead, OrderSummary
+from app.orders.schemas import OrderCreate, OrderRead, OrderSummary, OrderSummaryRows
 
 TAG = {
     "name": "orders",
@@ -37,7 +37,7 @@ async def list_orders(
 ) -> Page[OrderSummary]:
     before_id = decode_cursor(cursor, parse_id)[0] if cursor else None
     orders = await service.list_page(reads, user.id, limit=limit + 1, before_id=before_id)
-    return page_of(orders, limit, OrderSummary.model_validate, lambda row: row.id)
+    return rows_page(orders, limit, OrderSummaryRows, lambda row: row.id)
 
 
 @router.get("/{order_id}", responses=errors(401, 403, 404, 422))

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from app.core.web.params import Id
 from app.core.web.schemas import RequestBody
@@ -53,3 +53,7 @@ class OrderSummary(BaseModel):
     status: OrderStatus
     total: Price
     created_at: datetime
+
+
+# A page's rows, validated in one call (`rows_page`).
+OrderSummaryRows = TypeAdapter(list[OrderSummary])

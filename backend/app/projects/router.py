@@ -6,10 +6,10 @@ from app.core.db.reads import AppReads
 from app.core.db.sessions import AppDb
 from app.core.db.types import parse_id
 from app.core.web.openapi import errors
-from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from app.core.web.pagination import Cursor, Limit, Page, decode_cursor, rows_page
 from app.projects import service
 from app.projects.dependencies import ProjectReader, ProjectWriter, ReadableProject, WritableProject
-from app.projects.schemas import ProjectCreate, ProjectRead, ProjectUpdate
+from app.projects.schemas import ProjectCreate, ProjectRead, ProjectRows, ProjectUpdate
 
 TAG = {
     "name": "projects",
@@ -25,7 +25,7 @@ async def list_projects(
     """Your projects, newest first, a page at a time."""
     before_id = decode_cursor(cursor, parse_id)[0] if cursor else None
     projects = await service.list_page(reads, user.id, limit=limit + 1, before_id=before_id)
-    return page_of(projects, limit, ProjectRead.model_validate, lambda row: row.id)
+    return rows_page(projects, limit, ProjectRows, lambda row: row.id)
 
 
 @router.post("", status_code=201, responses=errors(401, 403, 422))

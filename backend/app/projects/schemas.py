@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter
 
 from app.core.web.schemas import RequestBody
 
@@ -42,3 +42,7 @@ class ProjectRead(BaseModel):
     description: str | None
     created_at: datetime
     updated_at: datetime
+
+
+# A page's rows, validated in one call (`rows_page`).
+ProjectRows = TypeAdapter(list[ProjectRead])
