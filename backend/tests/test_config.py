@@ -1,6 +1,8 @@
 """How the two database URLs are resolved, rewritten and refused, and the secret rules."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,25 @@ def test_env_example_documents_every_setting() -> None:
     settings = {name.upper() for name, field in Settings.model_fields.items() if not field.exclude}
 
     assert settings <= documented
+
+
+def test_a_service_on_the_database_backends_never_loads_a_broker_client() -> None:
+    """redis-py and aio-pika are a sixth of a worker's start-up: a service whose cache and
+    queue are in the database does not import them."""
+    program = (
+        "import sys\n"
+        "from app.core.config import Settings\n"
+        "from app.core.db.registry import create_databases\n"
+        "from app.essentials.cache.factory import create_cache\n"
+        "from app.essentials.queue.queue import create_queue\n"
+        "from app.main import create_app\n"
+        "settings = Settings(cache_store='database', queue_backend='database')\n"
+        "create_app(settings)\n"
+        "databases = create_databases(settings)\n"
+        "create_cache(settings, databases), create_queue(settings, databases)\n"
+        "print(sorted({'redis', 'aio_pika', 'aiormq'} & set(sys.modules)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", program], cwd=BACKEND_DIR, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

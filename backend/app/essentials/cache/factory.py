@@ -1,13 +1,10 @@
 """`create_cache`: the cache that `CACHE_STORE` names, built once per process."""
 
-from redis.asyncio import Redis
-
 from app.core.config import Settings
 from app.core.db.registry import Databases
 from app.essentials.cache.database import DatabaseStore
 from app.essentials.cache.facade import Cache
 from app.essentials.cache.memory import MemoryStore
-from app.essentials.cache.redis_store import RedisStore
 from app.essentials.cache.store import Store
 
 
@@ -15,6 +12,11 @@ def create_cache(settings: Settings, databases: Databases) -> Cache:
     """The configured cache. Nothing connects yet: a store that is down shows on use."""
     store: Store
     if settings.cache_store == "redis":
+        # Imported only when configured: redis-py is a sixth of a worker's start-up.
+        from redis.asyncio import Redis
+
+        from app.essentials.cache.redis_store import RedisStore
+
         client = Redis.from_url(
             settings.redis_url.get_secret_value(),
             decode_responses=True,

@@ -31,8 +31,6 @@ from app.essentials.queue.database import DatabaseBackend
 from app.essentials.queue.failures import FailedJobRow
 from app.essentials.queue.jobs import Job, JobMessage
 from app.essentials.queue.models import FailedJob, JobBatch
-from app.essentials.queue.rabbitmq_broker import RabbitMQBackend
-from app.essentials.queue.redis_broker import RedisBackend
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +177,14 @@ def create_queue(settings: Settings, databases: Databases) -> Queue:
 
 
 def create_backend(settings: Settings, databases: Databases) -> QueueBackend:
+    # A broker's client library is imported only when it is the one configured: redis-py
+    # and aio-pika are a sixth of a worker's start-up.
     if settings.queue_backend == "redis":
+        from app.essentials.queue.redis_broker import RedisBackend
+
         return RedisBackend(databases.auth, settings)
     if settings.queue_backend == "rabbitmq":
+        from app.essentials.queue.rabbitmq_broker import RabbitMQBackend
+
         return RabbitMQBackend(databases.auth, settings)
     return DatabaseBackend(databases.auth)
