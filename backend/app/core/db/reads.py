@@ -59,13 +59,6 @@ class Reads:
                     replica.mark_down(exc)  # and read the primary, at once
         return await self.database.read(statement, parameters)
 
-    async def first(
-        self, statement: Select[*Ts], parameters: Mapping[str, Any] | None = None
-    ) -> Row[*Ts] | None:
-        """The first row of `statement`, or None; add the LIMIT yourself."""
-        rows = await self.all(statement, parameters)
-        return rows[0] if rows else None
-
     def _may_use_replica(self) -> bool:
         if self.request.method not in _REPLICA_METHODS:
             return False
