@@ -20,13 +20,13 @@ from app.projects import service as projects
 from app.core.db.sessions import AuthDb
 
 
-async def count_in_auth(auth_db: AuthDb) -> int:
-    return await projects.count(auth_db, owner_id=1)
+async def load_from_auth(auth_db: AuthDb) -> object:
+    return await projects.get(auth_db, 1)
 
 
 async def script(databases: Databases) -> None:
     async with integrity_session(databases, "auth", "a script") as auth_db:
-        await projects.count(auth_db, owner_id=1)
+        await projects.get(auth_db, 1)
 """
 
 RIGHT = (

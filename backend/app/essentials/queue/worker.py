@@ -9,9 +9,9 @@ name, or a payload that does not fit its function, fails at once and stops nothi
 else. Outcomes that cannot be written (a database gone for a moment) are kept and
 written on the next round.
 
-Beside the loop, a heartbeat task proves the worker alive and, in every worker,
-releases the jobs of workers whose heartbeat went stale (their attempt stays
-counted); chores (the outbox relay) run on their own timers. A job must not block
+Beside the loop, a heartbeat task proves the worker alive and, on a task of its own,
+every worker releases the jobs of workers whose heartbeat went stale (their attempt
+stays counted); chores (the outbox relay) run on their own timers. A job must not block
 the event loop: a loop blocked past `QUEUE_HEARTBEAT_TIMEOUT` looks dead, and its
 jobs are handed to another worker.
 
@@ -100,7 +100,10 @@ class Worker:
             ",".join(self.queues),
             self.concurrency,
         )
-        helpers = [asyncio.create_task(self._heartbeats(), name="queue heartbeat")]
+        helpers = [
+            asyncio.create_task(self._heartbeats(), name="queue heartbeat"),
+            asyncio.create_task(self._recoveries(), name="queue recovery"),
+        ]
         helpers += [
             asyncio.create_task(self._every(chore), name=chore.name) for chore in self.chores
         ]
@@ -267,7 +270,8 @@ class Worker:
     # --- beside the loop --------------------------------------------------------------
 
     async def _heartbeats(self) -> None:
-        await self._recover()
+        """Beats on their own task: a recovery waiting on locks (on MariaDB, a release of
+        many jobs can wait on the claims of busy workers) never makes this worker late."""
         while True:
             await asyncio.sleep(self.heartbeat_interval)
             try:
@@ -276,7 +280,11 @@ class Worker:
                 await self._register_again()
             except Exception:
                 logger.exception("heartbeat of worker %s failed", self.id)
+
+    async def _recoveries(self) -> None:
+        while True:
             await self._recover()
+            await asyncio.sleep(self.heartbeat_interval)
 
     async def _recover(self) -> None:
         stale_before = utc_now() - timedelta(seconds=self.heartbeat_timeout)
