@@ -26,10 +26,13 @@ from sqlalchemy import Row, Select
 from app.core.config import APP, AUTH, DatabaseName
 from app.core.db.failures import is_outage
 from app.core.db.registry import Database, Databases
-from app.core.db.sessions import READ_PRIMARY, DatabaseDependency
+from app.core.db.sessions import (
+    DatabaseDependency,
+    caller_wrote_lately,
+    reads_outside_transactions,
+)
 
 Ts = TypeVarTuple("Ts")
-_REPLICA_METHODS = ("GET", "HEAD")
 
 
 class Reads:
@@ -60,9 +63,8 @@ class Reads:
         return await self.database.read(statement, parameters)
 
     def _may_use_replica(self) -> bool:
-        if self.request.method not in _REPLICA_METHODS:
-            return False
-        return not getattr(self.request.state, READ_PRIMARY, False)
+        request = self.request
+        return reads_outside_transactions(request) and not caller_wrote_lately(request)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,14 +184,25 @@ async def _read_route(
     """How this request's session on `database` routes its statements (None: all of them
     to the primary, in the transaction). GET and HEAD requests read outside a transaction,
     from a replica when there is one; with replicas, every request notes whether it wrote."""
-    if request.method in ("GET", "HEAD"):
+    if reads_outside_transactions(request):
         replicas = database.replicas
         return ReadRoute(
             primary_reads=database.read_engine.sync_engine,
             replica=None if replicas is None else await replica_connection(replicas, stack),
-            caller_wrote_lately=lambda: bool(getattr(request.state, READ_PRIMARY, False)),
+            caller_wrote_lately=lambda: caller_wrote_lately(request),
         )
     return None if database.replicas is None else ReadRoute()
+
+
+def reads_outside_transactions(request: Request) -> bool:
+    """Whether `request` only reads (GET, HEAD): its reads may skip the transaction, and
+    go to a replica. `AppDb` sessions and `AppReads` follow this one rule."""
+    return request.method in ("GET", "HEAD")
+
+
+def caller_wrote_lately(request: Request) -> bool:
+    """Whether the caller wrote a moment ago, so their reads must stay on the primary."""
+    return bool(getattr(request.state, READ_PRIMARY, False))
 
 
 async def note_caller(request: Request, caller: str) -> None:
