@@ -70,10 +70,12 @@ async def test_four_workers_drain_two_thousand_jobs_running_each_exactly_once(
     harness: Harness,
 ) -> None:
     # Four processes on a shared machine: a heartbeat can be late by more than the
-    # quick second of the other tests without anyone being dead.
+    # quick second of the other tests without anyone being dead. Under CI's load (three
+    # suites at once on two slow cores) MariaDB saw one worker late past 15 s, its jobs
+    # run twice; nobody dies here, so the bound is wide. The cause is still open.
     workers = [
         harness.start_worker(
-            "--concurrency", "8", QUEUE_HEARTBEAT_INTERVAL="1", QUEUE_HEARTBEAT_TIMEOUT="15"
+            "--concurrency", "8", QUEUE_HEARTBEAT_INTERVAL="1", QUEUE_HEARTBEAT_TIMEOUT="60"
         )
         for _ in range(4)
     ]
