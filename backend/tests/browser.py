@@ -27,6 +27,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# How long a sign-in may take to show (ms): the password is hashed in a thread at the
+# lowest CPU priority (core/security.py), which on a machine busy with other work (CI
+# runs three suites at once on two cores) waits seconds for a core.
+SIGN_IN_TIMEOUT = 30_000
 # Screenshots land in artifacts/ at the repository root (CI keeps them).
 ARTIFACTS = BACKEND_DIR.parent / "artifacts"
 

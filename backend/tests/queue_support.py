@@ -8,11 +8,13 @@ plugin by conftest.py, so that `harness` is a fixture of every test module.
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -98,6 +100,42 @@ class Run:
 
 
 @dataclass
+class WorkerProcess:
+    """A worker in another process. Its output goes to a file: a pipe that nobody reads
+    until the worker stops fills up (64 KiB, a few logged tracebacks), and then the
+    worker's event loop blocks on writing a log line, its heartbeat stops, and its jobs
+    are handed to others while it still holds them."""
+
+    process: "subprocess.Popen[bytes]"
+    log: Path
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def signal(self, number: int) -> None:
+        self.process.send_signal(number)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    async def finished(self, within: float = 60) -> str:
+        """Wait for the process to exit; its output."""
+        await asyncio.to_thread(self.process.wait, within)
+        return self.output()
+
+    async def stop(self) -> str:
+        """SIGTERM, as an operator stops a worker; its output, once it exited cleanly."""
+        self.signal(signal.SIGTERM)
+        output = await self.finished()
+        assert self.returncode == 0, output
+        return output
+
+
+@dataclass
 class Harness:
     """A queue on one backend, the test jobs, quick settings, and ways to look inside."""
 
@@ -106,7 +144,8 @@ class Harness:
     settings: Settings
     queue: Queue
     services: JobServices
-    processes: list["subprocess.Popen[str]"] = field(default_factory=list)
+    logs: Path  # where worker processes write their output
+    processes: list[WorkerProcess] = field(default_factory=list)
 
     @property
     def databases(self) -> Databases:
@@ -178,19 +217,21 @@ class Harness:
             **extra,
         }
 
-    def start_worker(self, *arguments: str, **extra: str) -> "subprocess.Popen[str]":
+    def start_worker(self, *arguments: str, **extra: str) -> "WorkerProcess":
         """`python -m app.cli queue work --jobs tests.queue_jobs:TEST_JOBS ARGUMENTS`."""
         command = ["queue", "work", "--jobs", "tests.queue_jobs:TEST_JOBS", *arguments]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *command],
-            cwd=BACKEND_DIR,
-            env=self.environment(**extra),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.processes.append(process)
-        return process
+        log = self.logs / f"worker-{len(self.processes) + 1}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", *command],
+                cwd=BACKEND_DIR,
+                env=self.environment(**extra),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        worker = WorkerProcess(process, log)
+        self.processes.append(worker)
+        return worker
 
     async def cli(self, *arguments: str) -> "subprocess.CompletedProcess[str]":
         return await asyncio.to_thread(
@@ -206,7 +247,9 @@ class Harness:
 
 
 @pytest.fixture(params=QUEUE_BACKENDS)
-async def harness(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator[Harness]:
+async def harness(
+    request: pytest.FixtureRequest, app: FastAPI, tmp_path: Path
+) -> AsyncIterator[Harness]:
     databases: Databases = app.state.databases
     url = await broker_url(request.param)
     # A prefix of its own, so that tests and runs sharing a broker never meet.
@@ -222,7 +265,7 @@ async def harness(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator
         await connection.run_sync(RUNS.metadata.create_all)
     queue = Queue(backend_for(request.param, databases, settings), databases)
     services = JobServices(databases, settings, app.state.runtime.mailer, queue)
-    harness = Harness(request.param, app, settings, queue, services)
+    harness = Harness(request.param, app, settings, queue, services, tmp_path)
     # The app's endpoints and its outbox use this queue, as they would under its settings.
     saved = app.state.queue, app.state.outbox
     app.state.queue = queue
@@ -231,10 +274,10 @@ async def harness(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator
         yield harness
     finally:
         app.state.queue, app.state.outbox = saved
-    for process in harness.processes:  # a test that failed may have left one running
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    for worker in harness.processes:  # a test that failed may have left one running
+        if worker.process.poll() is None:
+            worker.kill()
+            worker.process.wait()
     async with asyncio.timeout(30):  # a broker that stops answering fails the test
         await remove_broker_data(queue.backend)
     await empty_tables(app)

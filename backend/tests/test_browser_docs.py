@@ -12,7 +12,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser import ARTIFACTS, offline_page, page_errors, require_chromium
+from tests.browser import (
+    ARTIFACTS,
+    SIGN_IN_TIMEOUT,
+    offline_page,
+    page_errors,
+    require_chromium,
+)
 from tests.server import Server, migrate_both, serving, sqlite_environment
 
 SCREENSHOTS = ARTIFACTS / "docs"
@@ -61,7 +67,7 @@ async def test_swagger_ui_renders_offline_signs_in_and_tries_out_users_me(
     await oauth2.locator("#oauth_username").fill(EMAIL)
     await oauth2.locator("#oauth_password").fill(PASSWORD)
     await oauth2.locator("button.authorize").click()
-    await expect(oauth2.locator("button", has_text="Logout")).to_be_visible()
+    await expect(oauth2.locator("button", has_text="Logout")).to_be_visible(timeout=SIGN_IN_TIMEOUT)
     await expect(oauth2).to_contain_text("Authorized")
     await oauth2.locator("button", has_text="Close").click()
     await expect(page.locator(".modal-ux")).to_have_count(0)

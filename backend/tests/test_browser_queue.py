@@ -13,7 +13,13 @@ from playwright.async_api import Browser, expect
 
 from app.core.config import BACKEND_DIR
 from app.runtime import create_runtime
-from tests.browser import ARTIFACTS, offline_page, page_errors, require_chromium
+from tests.browser import (
+    ARTIFACTS,
+    SIGN_IN_TIMEOUT,
+    offline_page,
+    page_errors,
+    require_chromium,
+)
 from tests.conftest import make_settings
 from tests.queue_jobs import RUNS, TEST_JOBS, fail
 from tests.queue_support import drain
@@ -64,7 +70,7 @@ async def test_an_admin_signs_in_sees_a_failed_job_and_retries_it(
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
 
-    await expect(page.locator("#sign-in")).to_be_hidden()
+    await expect(page.locator("#sign-in")).to_be_hidden(timeout=SIGN_IN_TIMEOUT)
     await expect(page.locator("#signed-in-as")).to_have_text(EMAIL)
     failed = page.locator("#failed tbody tr")
     await expect(failed).to_have_count(1)
@@ -102,5 +108,7 @@ async def test_a_member_is_told_the_page_needs_the_permission(
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
 
-    await expect(page.locator("#sign-in-error")).to_have_text("Requires permission: queue:admin")
+    await expect(page.locator("#sign-in-error")).to_have_text(
+        "Requires permission: queue:admin", timeout=SIGN_IN_TIMEOUT
+    )
     await expect(page.locator("#dashboard")).to_be_hidden()

@@ -208,8 +208,7 @@ async def test_a_worker_relays_what_no_request_did(harness: Harness) -> None:
         return [run.uuid for run in await harness.runs()] == [uuid]
 
     await wait_for(ran)
-    worker.terminate()
-    await asyncio.to_thread(worker.communicate, timeout=30)
+    await worker.stop()
     assert await staged(app) == 0
 
 

@@ -254,8 +254,12 @@ class BrokerBackend(ABC):
             await workers.forget(connection, worker_id)
 
     async def recover(self, stale_before: datetime) -> int:
-        async with self._begin() as connection:
-            dead = await workers.forget_stale(connection, stale_before)
+        async with self.auth.autocommit() as connection:
+            stale = await workers.any_stale(connection, stale_before)
+        dead = []
+        if stale:
+            async with self._begin() as connection:
+                dead = await workers.forget_stale(connection, stale_before)
         return await self._recover(dead)
 
     async def _registered(self) -> set[int]:

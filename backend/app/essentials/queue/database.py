@@ -48,6 +48,14 @@ from app.essentials.queue.models import QueuedJob, QueueWorker
 
 logger = logging.getLogger(__name__)
 
+# The worker holding a job is registered; the workers that hold jobs without being so.
+_REGISTERED = select(QueueWorker.id).where(QueueWorker.id == QueuedJob.worker_id)
+_UNREGISTERED_HOLDERS = (
+    select(QueuedJob.worker_id)
+    .distinct()
+    .where(QueuedJob.worker_id.is_not(None), ~_REGISTERED.exists())
+)
+
 
 class DatabaseBackend:
     """Jobs as rows of the auth database's `jobs` table (see `models.py`)."""
@@ -240,15 +248,28 @@ class DatabaseBackend:
         """Forget the stale workers, then release every job held by a worker that is
         not registered: theirs, and any claim made, by a worker presumed dead, in the
         moment it was being forgotten (a claim checks that its worker is registered,
-        but takes no lock on it, so as not to cost a round trip)."""
-        async with self._begin() as connection:
-            dead = await workers.forget_stale(connection, stale_before)
+        but takes no lock on it, so as not to cost a round trip).
+
+        Every worker runs this every heartbeat interval, and almost always there is
+        nothing to do: so it first reads, without locks, whether a worker is stale and
+        who holds jobs while unregistered, and writes only for them. (An UPDATE over
+        every held job locked each one as it went, on MariaDB in a secondary index, and
+        deadlocked with the workers deleting the jobs they had finished.)"""
+        async with self.auth.autocommit() as connection:
+            stale = await workers.any_stale(connection, stale_before)
+            holders = list(await connection.scalars(_UNREGISTERED_HOLDERS))
+        if stale:
+            async with self._begin() as connection:
+                dead = await workers.forget_stale(connection, stale_before)
             for worker_id in dead:  # one of this process's, stuck: its connection goes too
                 await self._let_go(worker_id)
-            registered = select(QueueWorker.id).where(QueueWorker.id == QueuedJob.worker_id)
+            holders += dead
+        if not holders:
+            return 0
+        async with self._begin() as connection:
             recovered = await connection.execute(
                 update(QueuedJob)
-                .where(QueuedJob.worker_id.is_not(None), ~registered.exists())
+                .where(QueuedJob.worker_id.in_(holders), ~_REGISTERED.exists())
                 .values(worker_id=None, reserved_at=None)
             )
         return recovered.rowcount

@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.db.failures import is_transaction_conflict
 from app.core.db.types import utc_now
 from app.essentials.queue.backend import ReservedJob, WorkerGone, WorkerInfo
 from app.essentials.queue.context import JobContext, JobServices
@@ -132,8 +133,13 @@ class Worker:
                 continue
             try:
                 claimed = await self._claim(free)
-            except Exception:
-                logger.exception("could not claim jobs; trying again in %s s", self.poll_interval)
+            except Exception as error:
+                if is_transaction_conflict(error):  # lost a deadlock: nothing is wrong
+                    logger.warning("claiming jobs lost a lock conflict; trying again")
+                else:
+                    logger.exception(
+                        "could not claim jobs; trying again in %s s", self.poll_interval
+                    )
                 await self._pause(self.poll_interval)
                 continue
             for reserved in claimed:

@@ -46,6 +46,14 @@ async def forget(connection: AsyncConnection, worker_id: int) -> None:
     await connection.execute(delete(QueueWorker).where(QueueWorker.id == worker_id))
 
 
+async def any_stale(connection: AsyncConnection, stale_before: datetime) -> bool:
+    """Whether a worker has been silent since `stale_before`: a plain read, taking no
+    lock, so that the recovery every worker runs every heartbeat interval writes (and
+    locks) only when there is a worker to forget."""
+    stale = select(QueueWorker.id).where(QueueWorker.heartbeat_at < stale_before).limit(1)
+    return (await connection.scalar(stale)) is not None
+
+
 async def forget_stale(connection: AsyncConnection, stale_before: datetime) -> list[int]:
     """Forget the workers silent since `stale_before`; returns their ids."""
     dead = list(
