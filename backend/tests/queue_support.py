@@ -109,6 +109,19 @@ class WorkerProcess:
     process: "subprocess.Popen[bytes]"
     log: Path
 
+    @classmethod
+    def start(cls, arguments: Sequence[str], env: dict[str, str], log: Path) -> "WorkerProcess":
+        """`python -m app.cli ARGUMENTS`, its output (stdout and stderr) in `log`."""
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", *arguments],
+                cwd=BACKEND_DIR,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        return cls(process, log)
+
     @property
     def returncode(self) -> int | None:
         return self.process.returncode
@@ -221,15 +234,7 @@ class Harness:
         """`python -m app.cli queue work --jobs tests.queue_jobs:TEST_JOBS ARGUMENTS`."""
         command = ["queue", "work", "--jobs", "tests.queue_jobs:TEST_JOBS", *arguments]
         log = self.logs / f"worker-{len(self.processes) + 1}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", *command],
-                cwd=BACKEND_DIR,
-                env=self.environment(**extra),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        worker = WorkerProcess(process, log)
+        worker = WorkerProcess.start(command, self.environment(**extra), log)
         self.processes.append(worker)
         return worker
 

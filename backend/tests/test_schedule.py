@@ -9,10 +9,9 @@ processes.
 import asyncio
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, insert, select
 
 from app.auth.models import CredentialChange
-from app.core.config import BACKEND_DIR, Settings
+from app.core.config import Settings
 from app.core.db.registry import Databases, create_databases
 from app.core.db.types import utc_now
 from app.essentials.queue.context import JobContext, JobServices
@@ -33,7 +32,7 @@ from app.essentials.schedule.scheduler import Scheduler
 from app.essentials.schedule.tasks import Schedule, ScheduleError, Task
 from app.schedule import SCHEDULE
 from tests.conftest import cli_environment, empty_tables, run_cli
-from tests.queue_support import drain, wait_for
+from tests.queue_support import WorkerProcess, drain, wait_for
 
 NIGHT = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # a night; the task runs at 03:17
 AT_317 = NIGHT.replace(minute=17)
@@ -237,30 +236,30 @@ async def test_schedule_run_processes_enqueue_each_task_once_and_a_worker_runs_t
 
 
 async def test_a_long_running_worker_runs_the_scheduler(
-    settings: Settings, services: JobServices
+    settings: Settings, services: JobServices, tmp_path: Path
 ) -> None:
-    worker = start(settings, "queue", "work")
+    worker = start(settings, tmp_path, "queue", "work")
     try:
         await wait_for(every_task_ran(services.databases), within=60)
     finally:
-        worker.send_signal(signal.SIGTERM)
-    output = worker.communicate(timeout=60)[0]
+        worker.signal(signal.SIGTERM)
+    output = await worker.finished()
     assert worker.returncode == 0, output
     assert output.count("enqueued task") == len(list(SCHEDULE))
     assert await count(services.databases, FailedJob) == 0
 
 
 async def test_a_schedule_run_process_enqueues_for_workers_told_not_to_schedule(
-    settings: Settings, services: JobServices
+    settings: Settings, services: JobServices, tmp_path: Path
 ) -> None:
-    scheduler = start(settings, "schedule", "run")
-    worker = start(settings, "queue", "work", "--no-schedule")
+    scheduler = start(settings, tmp_path, "schedule", "run")
+    worker = start(settings, tmp_path, "queue", "work", "--no-schedule")
     try:
         await wait_for(every_task_ran(services.databases), within=60)
     finally:
         for process in (scheduler, worker):
-            process.send_signal(signal.SIGTERM)
-    scheduled, worked = (process.communicate(timeout=60)[0] for process in (scheduler, worker))
+            process.signal(signal.SIGTERM)
+    scheduled, worked = [await process.finished() for process in (scheduler, worker)]
     assert (scheduler.returncode, worker.returncode) == (0, 0), scheduled + worked
     assert scheduled.count("enqueued task") == len(list(SCHEDULE))
     assert "enqueued task" not in worked
@@ -277,15 +276,9 @@ def every_task_ran(databases: Databases) -> Callable[[], Awaitable[bool]]:
     return ran
 
 
-def start(settings: Settings, *arguments: str) -> "subprocess.Popen[str]":
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *arguments],
-        cwd=BACKEND_DIR,
-        env=cli_environment(settings, LOG_FORMAT="text"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def start(settings: Settings, logs: Path, *arguments: str) -> WorkerProcess:
+    log = logs / f"{'-'.join(arguments)}.log"
+    return WorkerProcess.start(arguments, cli_environment(settings, LOG_FORMAT="text"), log)
 
 
 async def test_schedule_list_shows_each_task_its_next_and_last_run(
