@@ -210,9 +210,10 @@ class Cluster:
     def stop(self) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
-    def psql(self, sql: str) -> str:
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        url = self.url.rsplit("/", 1)[0] + f"/{database}"
         result = subprocess.run(
-            ["psql", "-X", "-A", "-t", "-d", self.url, "-c", sql],
+            ["psql", "-X", "-A", "-t", "-d", url, "-c", sql],
             check=True,
             capture_output=True,
             text=True,

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from tools.servers import Cluster, postgres_bin
 
 from app.core.config import Settings, normalize_database_url
@@ -190,6 +190,67 @@ async def test_reads_of_a_request_other_than_a_get_come_from_the_primary(
 
     # A request that may write reads what is committed on the primary, never a replica.
     assert (await http.post("/probe/names")).json() == ["only on the primary"]
+
+
+async def test_a_read_the_standby_cancels_to_replay_is_answered_by_the_primary(
+    service: tuple[FastAPI, httpx.AsyncClient], clusters: tuple[Cluster, Cluster]
+) -> None:
+    app, http = service
+    primary, standby = clusters
+    # A read that holds the projects table on the standby for two seconds.
+    slow = select(Project.name, func.pg_sleep(2)).where(Project.owner_id == 79)
+
+    @app.get("/probe/slow-reads")
+    async def slow_reads(*, reads: AppReads) -> list[str]:
+        return [row.name for row in await reads.all(slow)]
+
+    @app.get("/probe/slow-session")
+    async def slow_session(*, app_db: AppDb) -> list[str]:
+        return [row.name for row in await app_db.execute(slow)]
+
+    await write_on_primary(app, 79, "on both")
+    await caught_up(primary, standby)
+    standby.psql("ALTER SYSTEM SET max_standby_streaming_delay = '100ms'")
+    standby.psql("SELECT pg_reload_conf()")
+    try:
+        reads = await cancelled_on_the_standby(http, "/probe/slow-reads", primary, standby)
+        session = await cancelled_on_the_standby(http, "/probe/slow-session", primary, standby)
+    finally:
+        standby.psql("ALTER SYSTEM RESET max_standby_streaming_delay")
+        standby.psql("SELECT pg_reload_conf()")
+
+    # AppReads read the primary at once; a session's statement cannot move: try again.
+    assert (reads.status_code, reads.json()) == (200, ["on both"])
+    assert session.status_code == 503
+    assert session.headers["retry-after"] == "1"
+    assert session.json()["code"] == "try_again"
+
+
+async def cancelled_on_the_standby(
+    http: httpx.AsyncClient, path: str, primary: Cluster, standby: Cluster
+) -> httpx.Response:
+    """GET `path` while the primary takes a lock that the standby must replay: the read
+    on the standby is cancelled ("conflict with recovery"), as its statistics show."""
+    conflicts = "SELECT confl_lock FROM pg_stat_database_conflicts WHERE datname = 'app'"
+    before = int(standby.psql(conflicts))
+    request = asyncio.create_task(http.get(path))
+    sleeping = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+        " AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + 10
+    while standby.psql(sleeping) == "0":
+        assert time.monotonic() < deadline, f"{path} never read the standby"
+        await asyncio.sleep(0.05)
+    primary.psql("BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE; COMMIT", "app")
+    response = await request
+    # The statistics are written a moment later (at most a second).
+    deadline = time.monotonic() + 10
+    while int(standby.psql(conflicts)) == before:
+        assert time.monotonic() < deadline, f"{path}: the standby cancelled nothing"
+        await asyncio.sleep(0.1)
+    assert int(standby.psql(conflicts)) == before + 1
+    return response
 
 
 @pytest.fixture

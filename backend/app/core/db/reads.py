@@ -14,6 +14,10 @@ The statements stay SQLAlchemy Core. What a session's plain reads do holds here 
 the caller wrote a moment ago (read-your-writes); other requests read the primary; an
 outage is a 503; a pooled connection the server dropped is replaced and the read run
 again. A read sees what is committed: a handler that writes reads through its session.
+A replica that fails, or that cancels the read to replay the primary's changes (a hot
+standby's "conflict with recovery", past `max_standby_streaming_delay`), is answered by
+the primary at once: the read is idempotent. (A session cannot do this for a statement
+in the middle of its work; see the README, Read replicas.)
 """
 
 from collections.abc import Mapping
@@ -24,7 +28,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Row, Select
 
 from app.core.config import APP, AUTH, DatabaseName
-from app.core.db.failures import is_outage
+from app.core.db.failures import is_outage, is_transaction_conflict
 from app.core.db.registry import Database, Databases
 from app.core.db.sessions import (
     DatabaseDependency,
@@ -57,9 +61,13 @@ class Reads:
                     async with replica.engine.connect() as connection:
                         return list((await connection.execute(statement, parameters)).all())
                 except Exception as exc:
-                    if not is_outage(exc):
+                    if is_transaction_conflict(exc):
+                        pass  # the standby cancelled it to replay the primary's changes
+                    elif is_outage(exc):
+                        replica.mark_down(exc)
+                    else:
                         raise
-                    replica.mark_down(exc)  # and read the primary, at once
+                    # and read the primary, at once
         return await self.database.read(statement, parameters)
 
     def _may_use_replica(self) -> bool:

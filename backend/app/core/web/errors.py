@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from app.core.db.failures import is_outage, is_read_only_refusal
+from app.core.db.failures import is_outage, is_read_only_refusal, is_transaction_conflict
 from app.core.errors import DatabaseUnavailable, DomainError
 from app.core.web.protections import security_headers
 
@@ -93,6 +93,14 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
         return _json(503, "A database is unavailable", "database_unavailable", {"Retry-After": "1"})
     if is_read_only_refusal(exc):
         return _json(403, "A database is read-only", "database_read_only")
+    if is_transaction_conflict(exc):  # a lost deadlock, a standby's conflict with recovery
+        logger.warning("transaction conflict: %s", getattr(exc, "orig", exc))
+        return _json(
+            503,
+            "The database cancelled this request's work; try again",
+            "try_again",
+            {"Retry-After": "1"},
+        )
     if isinstance(exc, sa_exc.DataError):
         return _json(422, "A value does not fit its column", "invalid_data", errors=[])
     logger.exception("database error")
