@@ -100,17 +100,18 @@ class Run:
 
 
 @dataclass
-class WorkerProcess:
-    """A worker in another process. Its output goes to a file: a pipe that nobody reads
-    until the worker stops fills up (64 KiB, a few logged tracebacks), and then the
-    worker's event loop blocks on writing a log line, its heartbeat stops, and its jobs
-    are handed to others while it still holds them."""
+class CliProcess:
+    """A long-running `python -m app.cli` process (a queue worker, the scheduler). Its
+    output goes to a file: a pipe that nobody reads until the process stops fills up
+    (64 KiB, a few logged tracebacks), and then a worker's event loop blocks on writing
+    a log line, its heartbeat stops, and its jobs are handed to others while it still
+    holds them."""
 
     process: "subprocess.Popen[bytes]"
     log: Path
 
     @classmethod
-    def start(cls, arguments: Sequence[str], env: dict[str, str], log: Path) -> "WorkerProcess":
+    def start(cls, arguments: Sequence[str], env: dict[str, str], log: Path) -> "CliProcess":
         """`python -m app.cli ARGUMENTS`, its output (stdout and stderr) in `log`."""
         with log.open("wb") as output:
             process = subprocess.Popen(
@@ -131,6 +132,9 @@ class WorkerProcess:
 
     def signal(self, number: int) -> None:
         self.process.send_signal(number)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
 
     def kill(self) -> None:
         self.process.kill()
@@ -158,7 +162,7 @@ class Harness:
     queue: Queue
     services: JobServices
     logs: Path  # where worker processes write their output
-    processes: list[WorkerProcess] = field(default_factory=list)
+    processes: list[CliProcess] = field(default_factory=list)
 
     @property
     def databases(self) -> Databases:
@@ -230,11 +234,11 @@ class Harness:
             **extra,
         }
 
-    def start_worker(self, *arguments: str, **extra: str) -> "WorkerProcess":
+    def start_worker(self, *arguments: str, **extra: str) -> CliProcess:
         """`python -m app.cli queue work --jobs tests.queue_jobs:TEST_JOBS ARGUMENTS`."""
         command = ["queue", "work", "--jobs", "tests.queue_jobs:TEST_JOBS", *arguments]
         log = self.logs / f"worker-{len(self.processes) + 1}.log"
-        worker = WorkerProcess.start(command, self.environment(**extra), log)
+        worker = CliProcess.start(command, self.environment(**extra), log)
         self.processes.append(worker)
         return worker
 
@@ -280,9 +284,9 @@ async def harness(
     finally:
         app.state.queue, app.state.outbox = saved
     for worker in harness.processes:  # a test that failed may have left one running
-        if worker.process.poll() is None:
+        if worker.running():
             worker.kill()
-            worker.process.wait()
+            await worker.finished()
     async with asyncio.timeout(30):  # a broker that stops answering fails the test
         await remove_broker_data(queue.backend)
     await empty_tables(app)

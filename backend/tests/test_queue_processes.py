@@ -89,7 +89,7 @@ async def test_four_workers_drain_two_thousand_jobs_running_each_exactly_once(
     assert [line for line in logged if " ERROR " in line] == []
     if harness.databases.auth.engine.dialect.name != "sqlite":  # one writer: no row locks
         # The recovery every worker runs each second reads before it locks: the claims
-        # never deadlock with it (on MariaDB they did, every run, when it did not).
+        # never deadlock with it (on MariaDB they did, in most runs, when it did not).
         assert [line for line in logged if "lock conflict" in line] == []
 
 

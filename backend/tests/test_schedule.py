@@ -32,7 +32,7 @@ from app.essentials.schedule.scheduler import Scheduler
 from app.essentials.schedule.tasks import Schedule, ScheduleError, Task
 from app.schedule import SCHEDULE
 from tests.conftest import cli_environment, empty_tables, run_cli
-from tests.queue_support import WorkerProcess, drain, wait_for
+from tests.queue_support import CliProcess, drain, wait_for
 
 NIGHT = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # a night; the task runs at 03:17
 AT_317 = NIGHT.replace(minute=17)
@@ -276,9 +276,9 @@ def every_task_ran(databases: Databases) -> Callable[[], Awaitable[bool]]:
     return ran
 
 
-def start(settings: Settings, logs: Path, *arguments: str) -> WorkerProcess:
+def start(settings: Settings, logs: Path, *arguments: str) -> CliProcess:
     log = logs / f"{'-'.join(arguments)}.log"
-    return WorkerProcess.start(arguments, cli_environment(settings, LOG_FORMAT="text"), log)
+    return CliProcess.start(arguments, cli_environment(settings, LOG_FORMAT="text"), log)
 
 
 async def test_schedule_list_shows_each_task_its_next_and_last_run(

@@ -61,13 +61,11 @@ class Reads:
                     async with replica.engine.connect() as connection:
                         return list((await connection.execute(statement, parameters)).all())
                 except Exception as exc:
-                    if is_transaction_conflict(exc):
-                        pass  # the standby cancelled it to replay the primary's changes
-                    elif is_outage(exc):
+                    if is_outage(exc):
                         replica.mark_down(exc)
-                    else:
+                    elif not is_transaction_conflict(exc):  # cancelled to replay: up still
                         raise
-                    # and read the primary, at once
+                    # either way, read the primary at once
         return await self.database.read(statement, parameters)
 
     def _may_use_replica(self) -> bool:

@@ -52,6 +52,15 @@ class Chore:
     run: Callable[[], Awaitable[object]]
 
 
+def _failed(what: str, error: Exception) -> None:
+    """Log a step that failed and is tried again: a lost lock conflict (a deadlock on
+    MariaDB, SQLite's busy timeout) is routine, one line; anything else, its traceback."""
+    if is_transaction_conflict(error):
+        logger.warning("%s lost a lock conflict; trying again", what)
+    else:
+        logger.exception("%s failed; trying again", what)
+
+
 class Worker:
     def __init__(
         self,
@@ -134,12 +143,7 @@ class Worker:
             try:
                 claimed = await self._claim(free)
             except Exception as error:
-                if is_transaction_conflict(error):  # lost a deadlock: nothing is wrong
-                    logger.warning("claiming jobs lost a lock conflict; trying again")
-                else:
-                    logger.exception(
-                        "could not claim jobs; trying again in %s s", self.poll_interval
-                    )
+                _failed("claiming jobs", error)
                 await self._pause(self.poll_interval)
                 continue
             for reserved in claimed:
@@ -276,8 +280,8 @@ class Worker:
     # --- beside the loop --------------------------------------------------------------
 
     async def _heartbeats(self) -> None:
-        """Beats on their own task: a recovery waiting on locks (on MariaDB, a release of
-        many jobs can wait on the claims of busy workers) never makes this worker late."""
+        """Beats on their own task: a recovery waiting on locks (releasing a dead worker's
+        jobs) never makes this worker late."""
         while True:
             await asyncio.sleep(self.heartbeat_interval)
             try:
@@ -296,8 +300,8 @@ class Worker:
         stale_before = utc_now() - timedelta(seconds=self.heartbeat_timeout)
         try:
             recovered = await self.backend.recover(stale_before)
-        except Exception:
-            logger.exception("could not recover the jobs of stopped workers")
+        except Exception as error:
+            _failed("recovering the jobs of stopped workers", error)
             return
         if recovered:
             logger.warning("made %s jobs of stopped workers available again", recovered)
