@@ -117,7 +117,9 @@ class CliProcess:
             process = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", *arguments],
                 cwd=BACKEND_DIR,
-                env=env,
+                # A process that does not exit in time is sent SIGABRT: every thread's
+                # stack lands in its output (see `finished`).
+                env={**env, "PYTHONFAULTHANDLER": "1"},
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
@@ -140,8 +142,17 @@ class CliProcess:
         self.process.kill()
 
     async def finished(self, within: float = 60) -> str:
-        """Wait for the process to exit; its output."""
-        await asyncio.to_thread(self.process.wait, within)
+        """Wait for the process to exit; its output. One still running after `within`
+        seconds fails the test with its output and where each of its threads was."""
+        try:
+            await asyncio.to_thread(self.process.wait, within)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGABRT)
+            await asyncio.to_thread(self.process.wait, 10)
+            raise AssertionError(
+                f"still running after {within:g} s; its output, then its threads' stacks:\n"
+                + self.output()[-20_000:]
+            ) from None
         return self.output()
 
     async def stop(self) -> str:
