@@ -1,12 +1,11 @@
 """What the copy and backup tests share: databases of their own, filled through the API,
 read back row by row, and the CLI started as a process that can be killed."""
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app import models
 from app.auth.changes import ChangeFollower
-from app.core.config import BACKEND_DIR, Settings
+from app.core.config import Settings
 from app.essentials.cache.models import CacheEntry
 from app.essentials.notifications.sending import notify_staged
 from app.main import create_app
@@ -33,6 +32,7 @@ from tests.conftest import (
     running,
     url_string,
 )
+from tests.processes import CliProcess
 from tests.queue_support import run_app_jobs
 
 Rows = dict[str, list[tuple[Any, ...]]]
@@ -176,17 +176,9 @@ async def tables_in(url: URL) -> set[str]:
         return set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
 
 
-def start_cli(settings: Settings, *arguments: str) -> subprocess.Popen[str]:
+def start_cli(settings: Settings, log: Path, *arguments: str) -> CliProcess:
     """The CLI as a process of its own, running until it ends or is killed."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *arguments],
-        cwd=BACKEND_DIR,
-        env=cli_environment(settings),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return CliProcess.start(arguments, cli_environment(settings), log)
 
 
 async def signed_in_headers(client: httpx.AsyncClient, email: str) -> dict[str, str]:

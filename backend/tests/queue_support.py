@@ -8,7 +8,6 @@ plugin by conftest.py, so that `harness` is a fixture of every test module.
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -45,6 +44,7 @@ from tests.conftest import (
     unreachable,
     url_string,
 )
+from tests.processes import CliProcess
 from tests.queue_jobs import FAST, RUNS, TEST_JOBS
 
 QUEUE_BACKENDS = ["database", "redis", "rabbitmq"]
@@ -97,70 +97,6 @@ class Run:
     note: str
     pid: int
     at: datetime
-
-
-@dataclass
-class CliProcess:
-    """A long-running `python -m app.cli` process (a queue worker, the scheduler). Its
-    output goes to a file: a pipe that nobody reads until the process stops fills up
-    (64 KiB, a few logged tracebacks), and then a worker's event loop blocks on writing
-    a log line, its heartbeat stops, and its jobs are handed to others while it still
-    holds them."""
-
-    process: "subprocess.Popen[bytes]"
-    log: Path
-
-    @classmethod
-    def start(cls, arguments: Sequence[str], env: dict[str, str], log: Path) -> "CliProcess":
-        """`python -m app.cli ARGUMENTS`, its output (stdout and stderr) in `log`."""
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", *arguments],
-                cwd=BACKEND_DIR,
-                # A process that does not exit in time is sent SIGABRT: every thread's
-                # stack lands in its output (see `finished`).
-                env={**env, "PYTHONFAULTHANDLER": "1"},
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        return cls(process, log)
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def signal(self, number: int) -> None:
-        self.process.send_signal(number)
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    async def finished(self, within: float = 60) -> str:
-        """Wait for the process to exit; its output. One still running after `within`
-        seconds fails the test with its output and where each of its threads was."""
-        try:
-            await asyncio.to_thread(self.process.wait, within)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGABRT)
-            await asyncio.to_thread(self.process.wait, 10)
-            raise AssertionError(
-                f"still running after {within:g} s; its output, then its threads' stacks:\n"
-                + self.output()[-20_000:]
-            ) from None
-        return self.output()
-
-    async def stop(self) -> str:
-        """SIGTERM, as an operator stops a worker; its output, once it exited cleanly."""
-        self.signal(signal.SIGTERM)
-        output = await self.finished()
-        assert self.returncode == 0, output
-        return output
 
 
 @dataclass

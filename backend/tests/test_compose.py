@@ -24,6 +24,7 @@ import yaml
 from app.core.config import BACKEND_DIR
 from app.core.db.base import AppBase, AuthBase
 from tests.conftest import SELECTED
+from tests.processes import CliProcess
 
 REPO = BACKEND_DIR.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -224,7 +225,7 @@ def free_port() -> int:
 
 
 async def test_start_script_waits_migrates_and_serves_with_the_compose_environment(
-    postgres_from_init_sql: None,
+    postgres_from_init_sql: None, tmp_path: Path
 ) -> None:
     port = free_port()
     env = {
@@ -235,13 +236,7 @@ async def test_start_script_waits_migrates_and_serves_with_the_compose_environme
         "WEB_CONCURRENCY": "1",
         "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
     }
-    server = subprocess.Popen(
-        ["sh", "scripts/start.sh"],
-        cwd=BACKEND_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    server = CliProcess.run(["sh", "scripts/start.sh"], env, tmp_path / "server.log")
     try:
         ready = await wait_until_ready(f"http://127.0.0.1:{port}/health/ready", server)
         assert ready["databases"]["auth"]["status"] == "up"
@@ -251,11 +246,11 @@ async def test_start_script_waits_migrates_and_serves_with_the_compose_environme
         assert "projects" in psql("SELECT tablename FROM pg_tables", NAMES["APP_DB_NAME"])
         assert "users" not in psql("SELECT tablename FROM pg_tables", NAMES["APP_DB_NAME"])
     finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
+        server.signal(signal.SIGTERM)
+        output = await server.finished(within=30)
     # uvicorn finishes its shutdown, then exits by the signal it was sent.
-    assert server.returncode in (0, -signal.SIGTERM), output.decode()
-    assert b"Application shutdown complete." in output
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete." in output
 
 
 def test_the_worker_command_runs_jobs_with_the_compose_environment(
@@ -284,11 +279,11 @@ def test_the_worker_command_runs_jobs_with_the_compose_environment(
     assert "stopped after 0 jobs" in worker.stderr
 
 
-async def wait_until_ready(url: str, server: subprocess.Popen[bytes]) -> dict[str, Any]:
+async def wait_until_ready(url: str, server: CliProcess) -> dict[str, Any]:
     async with httpx.AsyncClient() as http:
         for _ in range(120):
-            if server.poll() is not None:
-                raise AssertionError(f"server exited: {server.stdout.read().decode()}")  # type: ignore[union-attr]
+            if not server.running():
+                raise AssertionError(f"server exited: {server.output()}")
             try:
                 response = await http.get(url)
                 if response.status_code == 200:

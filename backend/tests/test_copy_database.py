@@ -7,6 +7,7 @@ SQLite -> PostgreSQL -> MariaDB -> SQLite (the same backend when only one is sel
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,17 +73,17 @@ async def copy(settings: Settings, name: str, target: URL, *options: str) -> str
     return done.stdout
 
 
-async def interrupted_copy(settings: Settings, target: URL) -> int:
+async def interrupted_copy(settings: Settings, target: URL, log: Path) -> int:
     """Start copying the app database in batches of 100 and kill the process (SIGKILL)
     once the target holds a tenth of the projects; return how many it holds then."""
     total = await count(settings.resolved_database_url("app"), "projects")
     process = start_cli(
-        settings, "copy-database", "app", "--to", url_string(target), "--batch-size", "100"
+        settings, log, "copy-database", "app", "--to", url_string(target), "--batch-size", "100"
     )
     try:
         for _ in range(3000):
-            if process.poll() is not None:
-                pytest.fail(f"the copy ended before it was killed: {process.communicate()}")
+            if not process.running():
+                pytest.fail(f"the copy ended before it was killed: {process.output()}")
             try:
                 copied = await count(target, "projects")
             except DBAPIError:  # the copy has not made the table yet
@@ -92,7 +93,7 @@ async def interrupted_copy(settings: Settings, target: URL) -> int:
             await asyncio.sleep(0.02)
     finally:
         process.kill()  # SIGKILL: no handler runs, no connection is closed politely
-        process.communicate()
+        await process.finished()
     stopped_at = await count(target, "projects")
     assert 0 < stopped_at < total, "the copy was not killed in the middle of the table"
     return stopped_at
@@ -143,13 +144,17 @@ async def test_a_copy_holds_every_row_and_serves_the_same_people(
 
 
 async def test_an_interrupted_copy_continues_where_it_stopped(
-    client: httpx.AsyncClient, app: FastAPI, settings: Settings, target_backend: Backend
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    settings: Settings,
+    target_backend: Backend,
+    tmp_path: Path,
 ) -> None:
     await fill(client, app)
     await add_projects(app.state.databases.app.engine, BULK)
     target = await target_backend.create_database("copy_killed_app")
 
-    stopped_at = await interrupted_copy(settings, target)
+    stopped_at = await interrupted_copy(settings, target, tmp_path / "copy.log")
     output = await copy(settings, "app", target)
 
     total = BULK + 3
@@ -163,13 +168,13 @@ async def test_an_interrupted_copy_continues_where_it_stopped(
 
 
 async def test_a_target_changed_behind_the_copy_fails_verification_and_keeps_the_source(
-    backend: Backend, target_backend: Backend
+    backend: Backend, target_backend: Backend, tmp_path: Path
 ) -> None:
     source = await filled(backend, "copy_tampered", single=True)
     async with engine_on(source.resolved_database_url("app")) as engine:
         await add_projects(engine, BULK)
     target = await target_backend.create_database("copy_tampered_app")
-    await interrupted_copy(source, target)
+    await interrupted_copy(source, target, tmp_path / "copy.log")
     await rename_first_project(target, "tampered")
 
     refused = await run_cli(

@@ -32,7 +32,8 @@ from app.essentials.schedule.scheduler import Scheduler
 from app.essentials.schedule.tasks import Schedule, ScheduleError, Task
 from app.schedule import SCHEDULE
 from tests.conftest import cli_environment, empty_tables, run_cli
-from tests.queue_support import CliProcess, drain, wait_for
+from tests.processes import CliProcess
+from tests.queue_support import drain, wait_for
 
 NIGHT = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # a night; the task runs at 03:17
 AT_317 = NIGHT.replace(minute=17)

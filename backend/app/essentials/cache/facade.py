@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 
+from app.core.background import cancel_and_wait
 from app.essentials.cache.models import KEY_BYTES
 from app.essentials.cache.store import LockUnavailable, Store
 
@@ -28,7 +29,7 @@ class Cache:
         self.prefix = store.prefix
         self._room = KEY_BYTES - len(self.prefix.encode()) - 1  # what `prefix:` leaves a key
         # Misses being computed in this process, by key: other callers wait for them.
-        self._flights: dict[str, asyncio.Future[Any]] = {}
+        self._flights: dict[str, asyncio.Task[Any]] = {}
 
     async def get(self, key: str, default: Any = None) -> Any:
         raw = await self.store.get(self._key(key))
@@ -80,7 +81,7 @@ class Cache:
         flight = self._flights.get(stored)
         if flight is None:
             lock = Lock(self.store, self._key(f"remember:{stored}"), lock_seconds)
-            flight = asyncio.ensure_future(self._fill(stored, ttl_ms, compute, lock))
+            flight = asyncio.create_task(self._fill(stored, ttl_ms, compute, lock))
             self._flights[stored] = flight
             flight.add_done_callback(lambda done: self._landed(stored, done))
         # Shielded: one caller giving up (a client gone) must not cancel the others' value.
@@ -115,9 +116,7 @@ class Cache:
         return await self.store.gc()
 
     async def close(self) -> None:
-        for flight in list(self._flights.values()):
-            flight.cancel()
-        await asyncio.gather(*self._flights.values(), return_exceptions=True)
+        await cancel_and_wait(list(self._flights.values()))
         await self.store.close()
 
     def _key(self, key: str) -> str:

@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.core.background import cancel_and_wait
 from app.core.db.failures import is_transaction_conflict
 from app.core.db.types import utc_now
 from app.essentials.queue.backend import ReservedJob, WorkerGone, WorkerInfo
@@ -41,6 +42,8 @@ from app.essentials.queue.context import JobContext, JobServices
 from app.essentials.queue.jobs import JobArgumentsError, JobRegistry
 
 logger = logging.getLogger(__name__)
+
+HELPERS_STOP_WITHIN = 2.0  # seconds a stopping worker's heartbeat, recovery, chores get
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
+        self._ended = asyncio.Event()  # its jobs handed back: the helpers end too
 
     def stop(self, *, now: bool = False) -> None:
         """Take no new job; with `now`, do not wait for the running ones either."""
@@ -121,9 +125,7 @@ class Worker:
             await self._work()
         finally:
             await self._shut_down()
-            for helper in helpers:
-                helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await self._end(helpers)
             try:
                 await self.backend.deregister(self.id)
             except Exception:
@@ -181,6 +183,15 @@ class Worker:
                 await self._wake.wait()
         except TimeoutError:
             pass
+
+    async def _rest(self, seconds: float) -> bool:
+        """A helper's wait between two rounds: whether the worker is done meanwhile."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._ended.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _start(self, reserved: ReservedJob) -> None:
         task = asyncio.create_task(self._perform(reserved), name=f"job {reserved.name}")
@@ -281,9 +292,9 @@ class Worker:
 
     async def _heartbeats(self) -> None:
         """Beats on their own task: a recovery waiting on locks (releasing a dead worker's
-        jobs) never makes this worker late."""
-        while True:
-            await asyncio.sleep(self.heartbeat_interval)
+        jobs) never makes this worker late. They go on while a stopping worker waits for
+        its running jobs."""
+        while not await self._rest(self.heartbeat_interval):
             try:
                 await self.backend.heartbeat(self.id)
             except WorkerGone:
@@ -292,9 +303,9 @@ class Worker:
                 logger.exception("heartbeat of worker %s failed", self.id)
 
     async def _recoveries(self) -> None:
-        while True:
+        await self._recover()
+        while not await self._rest(self.heartbeat_interval):
             await self._recover()
-            await asyncio.sleep(self.heartbeat_interval)
 
     async def _recover(self) -> None:
         stale_before = utc_now() - timedelta(seconds=self.heartbeat_timeout)
@@ -307,8 +318,7 @@ class Worker:
             logger.warning("made %s jobs of stopped workers available again", recovered)
 
     async def _every(self, chore: Chore) -> None:
-        while True:
-            await asyncio.sleep(chore.interval)
+        while not await self._rest(chore.interval):
             try:
                 await chore.run()
             except Exception:
@@ -325,19 +335,28 @@ class Worker:
                 self.grace,
             )
             await self._wait_for_running()
-        left = dict(self._running)
-        for task in left:
-            task.cancel()
-        await asyncio.gather(*left, return_exceptions=True)
+        running = dict(self._running)
+        await cancel_and_wait(running)
+        # A job that finished as it was cancelled (or lost the cancellation) is done.
+        left = [reserved for task, reserved in running.items() if task.cancelled()]
         await self._write_outcomes()
         try:
             await self._claim(0)  # delete the finished jobs, claim none
-            await self.backend.release(self.id, list(left.values()))
+            await self.backend.release(self.id, left)
         except Exception:
             # Deregistering (or, failing that, the heartbeat going stale) frees them.
             logger.exception("worker %s could not hand back its jobs", self.id)
         if left:
             logger.warning("worker %s released %s unfinished jobs", self.id, len(left))
+
+    async def _end(self, helpers: list[asyncio.Task[None]]) -> None:
+        """The helpers end between two rounds, not cut off in the middle of a
+        transaction; one still busy after `HELPERS_STOP_WITHIN` (at once after
+        `stop(now=True)`) is cancelled."""
+        self._ended.set()
+        within = 0 if self._hurry.is_set() else HELPERS_STOP_WITHIN
+        _, busy = await asyncio.wait(helpers, timeout=within)
+        await cancel_and_wait(busy)
 
     async def _wait_for_running(self) -> None:
         """Until every running job is done, the grace is over, or `stop(now=True)`."""
