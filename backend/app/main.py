@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from app.auth import router as auth
 from app.auth.changes import following
-from app.auth.dependencies import current_user, require_permissions
+from app.auth.dependencies import SECURITY_ALTERNATIVES, current_user, require_permissions
 from app.auth.principals import PrincipalCache
 from app.core.config import API_PREFIX, Settings
 from app.core.db.routing import monitoring
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_http_protections(app, settings)
     install_observability(app, settings)
     install_error_handlers(app)
-    install_docs(app)
+    install_docs(app, SECURITY_ALTERNATIVES)
     install_admin_page(app)
     app.include_router(health.router)
     for router in API_ROUTERS:

@@ -5,6 +5,8 @@ The assets come from the `fastapi-offline` package (Swagger UI 5, ReDoc 2), so
 upgrading them is a lock-file change.
 """
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
@@ -12,6 +14,7 @@ from fastapi.openapi.docs import (
     get_swagger_ui_oauth2_redirect_html,
 )
 from fastapi.responses import HTMLResponse
+from fastapi.security.base import SecurityBase
 from fastapi.staticfiles import StaticFiles
 
 from app.core.web.openapi import build_openapi
@@ -21,9 +24,11 @@ REDOC_URL = "/redoc"
 ASSETS_URL = "/docs/assets"
 
 
-def install_docs(app: FastAPI) -> None:
+def install_docs(
+    app: FastAPI, security_alternatives: Mapping[str, SecurityBase] | None = None
+) -> None:
     """Serve both pages, their assets and the OpenAPI document they read; `app` must be
-    built with docs_url=redoc_url=None."""
+    built with docs_url=redoc_url=None. `security_alternatives`: see `build_openapi`."""
     app.mount(
         ASSETS_URL,
         StaticFiles(packages=[("fastapi_offline", "static")]),
@@ -62,4 +67,5 @@ def install_docs(app: FastAPI) -> None:
             with_google_fonts=False,
         )
 
-    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    alternatives = dict(security_alternatives or {})
+    app.openapi = lambda: build_openapi(app, alternatives)  # type: ignore[method-assign]

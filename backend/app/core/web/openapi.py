@@ -5,12 +5,15 @@ Routes list their own errors with `responses=errors(404, 409)`; `build_openapi` 
 what every operation of a kind can answer, so that the document tells the whole truth.
 """
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
 from pydantic import BaseModel
 
 
@@ -68,9 +71,13 @@ def operation_id(route: APIRoute) -> str:
     return f"{tag}-{'-'.join(words)}"
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
+def build_openapi(
+    app: FastAPI, security_alternatives: Mapping[str, SecurityBase] | None = None
+) -> dict[str, Any]:
     """The OpenAPI document, built once: FastAPI's, with every operation's common
-    errors and each request body's example added."""
+    errors and each request body's example added. Where an operation takes a security
+    scheme named in `security_alternatives`, it takes the scheme mapped to as well (a
+    dependency that reads two kinds of credential, documented as one of them)."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -80,10 +87,32 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             routes=app.routes,
             tags=app.openapi_tags,
         )
+        add_security_alternatives(schema, security_alternatives or {})
         add_common_errors(schema)
         add_request_examples(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def add_security_alternatives(
+    schema: dict[str, Any], alternatives: Mapping[str, SecurityBase]
+) -> None:
+    """Offer `alternatives[name]` beside scheme `name` on every operation requiring it
+    (OpenAPI: each entry of `security` is enough on its own)."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            security: list[dict[str, list[str]]] = operation.get("security", [])
+            for requirement in list(security):
+                for name in requirement:
+                    alternative = alternatives.get(name)
+                    if alternative is None:
+                        continue
+                    schemes[alternative.scheme_name] = jsonable_encoder(
+                        alternative.model, by_alias=True, exclude_none=True
+                    )
+                    if {alternative.scheme_name: []} not in security:
+                        security.append({alternative.scheme_name: []})
 
 
 def add_common_errors(schema: dict[str, Any]) -> None:
