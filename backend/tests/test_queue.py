@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import SAWarning
 
 from app.core.background import cancel_and_wait
 from app.essentials.queue.backend import WorkerInfo
@@ -356,6 +357,7 @@ async def test_a_worker_stops_every_time_and_never_midway_through_a_heartbeat(
     mid-transaction (SQLAlchemy then warns of connections never checked in), and on
     Python 3.11 a cancellation that lands while redis-py sends a command is lost: the
     task ran on, and 7 of 600 stops never ended (app/core/background.py)."""
+    gc.collect()  # what earlier tests left is collected outside the record
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         for stop in range(100):
@@ -369,4 +371,4 @@ async def test_a_worker_stops_every_time_and_never_midway_through_a_heartbeat(
                 await cancel_and_wait([running])
             assert stopped, f"stop {stop + 1} did not end the worker within 5 s"
         gc.collect()
-    assert [str(warning.message) for warning in seen] == []
+    assert [str(each.message) for each in seen if issubclass(each.category, SAWarning)] == []
