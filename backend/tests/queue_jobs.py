@@ -89,6 +89,19 @@ async def block_first(ctx: JobContext) -> None:
     await note_run(ctx, "finished")
 
 
+@job("test.loses_a_cancellation", timeout=0.3, max_attempts=1)
+async def loses_a_cancellation(ctx: JobContext) -> None:
+    """Loses its first cancellation, as a job sending a Redis command on Python 3.11
+    may (app/core/background.py), then sleeps on."""
+    await note_run(ctx, "start")
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        await note_run(ctx, "lost")
+    await asyncio.sleep(60)
+    await note_run(ctx, "end")
+
+
 @job("test.spawn")
 async def spawn(ctx: JobContext, *, count: int) -> None:
     """Dispatch `count` record jobs from a job."""
@@ -96,4 +109,4 @@ async def spawn(ctx: JobContext, *, count: int) -> None:
         await ctx.queue.dispatch(record, note=f"spawned {number}")
 
 
-TEST_JOBS = JobRegistry([record, fail, flaky, sleep, block_first, spawn])
+TEST_JOBS = JobRegistry([record, fail, flaky, sleep, block_first, loses_a_cancellation, spawn])

@@ -16,7 +16,7 @@ from app.core.background import cancel_and_wait
 from app.essentials.queue.backend import WorkerInfo
 from app.essentials.queue.context import JobContext
 from app.essentials.queue.jobs import JobArgumentsError, JobMessage, JobOptions, job
-from tests.queue_jobs import fail, flaky, record, sleep, spawn
+from tests.queue_jobs import fail, flaky, loses_a_cancellation, record, sleep, spawn
 from tests.queue_support import Harness, wait_for
 
 
@@ -134,6 +134,20 @@ async def test_an_attempt_that_outlives_its_timeout_fails(harness: Harness) -> N
     (failed,) = await harness.queue.failed(limit=10)
     assert failed.exception.startswith("timed out after 0.3 s\n")
     assert "TimeoutError" in failed.exception
+
+
+async def test_an_attempt_that_loses_its_timeouts_cancellation_is_cancelled_again(
+    harness: Harness,
+) -> None:
+    """The deadline cancels once; a job that loses it (Redis on Python 3.11) is cancelled
+    again a second later, and its attempt fails as timed out."""
+    await harness.queue.dispatch(loses_a_cancellation)
+
+    await harness.work_off(within=10)
+
+    assert [run.note for run in await harness.runs()] == ["start", "lost"]
+    (failed,) = await harness.queue.failed(limit=10)
+    assert failed.exception == "timed out after 0.3 s (and went on until cancelled again)"
 
 
 async def test_an_unknown_job_or_a_payload_that_does_not_fit_fails_alone(

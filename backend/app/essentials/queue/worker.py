@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.core.background import cancel_and_wait
+from app.core.background import CANCEL_AGAIN_AFTER, cancel_and_wait
 from app.core.db.failures import is_transaction_conflict
 from app.core.db.types import utc_now
 from app.essentials.queue.backend import ReservedJob, WorkerGone, WorkerInfo
@@ -62,6 +62,31 @@ def _failed(what: str, error: Exception) -> None:
         logger.warning("%s lost a lock conflict; trying again", what)
     else:
         logger.exception("%s failed; trying again", what)
+
+
+class _Overdue:
+    """Cancels a running job again, every `CANCEL_AGAIN_AFTER`, once it has outlived its
+    timeout by that much. The deadline cancels it once, and a cancellation that lands
+    while the job sends a Redis command is lost (app/core/background.py): the job would
+    run on to its natural end, or for ever."""
+
+    def __init__(self, task: "asyncio.Task[None]", reserved: ReservedJob, timeout: float) -> None:
+        self.task = task
+        self.reserved = reserved
+        self.loop = asyncio.get_running_loop()
+        self.handle = self.loop.call_later(timeout + CANCEL_AGAIN_AFTER, self._again)
+
+    def _again(self) -> None:
+        logger.warning(
+            "job %s %s outlived its timeout: cancelling it again",
+            self.reserved.name,
+            self.reserved.uuid,
+        )
+        self.task.cancel()
+        self.handle = self.loop.call_later(CANCEL_AGAIN_AFTER, self._again)
+
+    def cancel(self) -> None:
+        self.handle.cancel()
 
 
 class Worker:
@@ -97,6 +122,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
+        self._handing_back = False  # the running jobs are being cancelled, to hand back
         self._ended = asyncio.Event()  # its jobs handed back: the helpers end too
 
     def stop(self, *, now: bool = False) -> None:
@@ -232,9 +258,18 @@ class Worker:
             self.services, reserved.uuid, reserved.name, reserved.attempts, reserved.batch_id
         )
         deadline = asyncio.timeout(reserved.timeout)
+        overdue = self._watch(reserved)
         try:
             async with deadline:
                 await job.function(context, **arguments)
+        except asyncio.CancelledError:
+            if self._handing_back or not deadline.expired():
+                raise  # the worker stops: `_shut_down` hands the job back
+            # The deadline's cancellation was lost, and `_watch`'s repeat ended the job.
+            self._attempt_failed(
+                reserved,
+                f"timed out after {reserved.timeout:g} s (and went on until cancelled again)",
+            )
         except Exception as error:
             report = "".join(traceback.format_exception(error))
             if deadline.expired():
@@ -243,6 +278,16 @@ class Worker:
         else:
             self._finished.append(reserved)
             self.processed += 1
+        finally:
+            if overdue is not None:
+                overdue.cancel()
+
+    def _watch(self, reserved: ReservedJob) -> "_Overdue | None":
+        if reserved.timeout is None:
+            return None
+        task = asyncio.current_task()
+        assert task is not None
+        return _Overdue(task, reserved, reserved.timeout)
 
     def _attempt_failed(self, reserved: ReservedJob, report: str) -> None:
         if reserved.attempts >= reserved.max_attempts:
@@ -336,6 +381,7 @@ class Worker:
             )
             await self._wait_for_running()
         running = dict(self._running)
+        self._handing_back = True
         await cancel_and_wait(running)
         # A job that finished as it was cancelled (or lost the cancellation) is done.
         left = [reserved for task, reserved in running.items() if task.cancelled()]
