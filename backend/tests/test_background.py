@@ -31,23 +31,30 @@ async def test_the_task_runs_during_the_block_and_stops_with_it() -> None:
     assert ticks == seen  # stopped
 
 
-async def test_a_task_that_swallows_its_cancellation_is_cancelled_again() -> None:
-    swallowed = 0
+class Stubborn:
+    """A task that swallows its first `swallows` cancellations, as a lost one would be."""
 
-    async def stubborn() -> None:
-        nonlocal swallowed
+    def __init__(self, swallows: int) -> None:
+        self.swallows = swallows
+        self.swallowed = 0
+
+    async def run(self) -> None:
         while True:
             try:
                 await asyncio.sleep(60)
             except asyncio.CancelledError:
-                swallowed += 1
-                if swallowed > 1:
+                self.swallowed += 1
+                if self.swallowed > self.swallows:
                     raise
 
+
+async def test_a_task_that_swallows_its_cancellation_is_cancelled_again() -> None:
+    stubborn = Stubborn(swallows=1)
+
     started = time.monotonic()
-    async with in_background(stubborn(), "stubborn"):
+    async with in_background(stubborn.run(), "stubborn"):
         await asyncio.sleep(0.01)
-    assert swallowed == 2
+    assert stubborn.swallowed == 2
     assert time.monotonic() - started < CANCEL_AGAIN_AFTER + 1
 
 
@@ -58,21 +65,10 @@ async def test_cancel_and_wait_ends_every_task_and_leaves_their_outcomes() -> No
     async def sleeping() -> None:
         await asyncio.sleep(60)
 
-    swallowed = 0
-
-    async def stubborn() -> None:
-        nonlocal swallowed
-        while True:
-            try:
-                await asyncio.sleep(60)
-            except asyncio.CancelledError:
-                swallowed += 1
-                if swallowed > 2:
-                    raise
-
+    stubborn = Stubborn(swallows=2)
     finished = asyncio.create_task(done())
     await asyncio.sleep(0)
-    tasks = [finished, asyncio.create_task(sleeping()), asyncio.create_task(stubborn())]
+    tasks = [finished, asyncio.create_task(sleeping()), asyncio.create_task(stubborn.run())]
     await asyncio.sleep(0.01)
     started = time.monotonic()
 
@@ -82,7 +78,7 @@ async def test_cancel_and_wait_ends_every_task_and_leaves_their_outcomes() -> No
     assert finished.result() == "done"
     assert tasks[1].cancelled()
     assert tasks[2].cancelled()
-    assert swallowed == 3
+    assert stubborn.swallowed == 3
 
 
 async def test_a_task_busy_with_redis_stops_every_time_it_is_cancelled(

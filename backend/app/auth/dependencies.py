@@ -68,20 +68,26 @@ async def authenticate(
     return await credentials.from_access_token(databases.auth, principals, settings, bearer)
 
 
-class Caller(SecurityBase):
+class _Credentials(SecurityBase):
+    """Documented as the OAuth2 scheme: FastAPI marks the routes that depend on it as
+    taking credentials (`SECURITY_ALTERNATIVES` adds the API key beside it)."""
+
+    def __init__(self) -> None:
+        self.model = oauth2_scheme.model
+        self.scheme_name = oauth2_scheme.scheme_name
+
+
+class Caller(_Credentials):
     """The dependency that authenticates a request (`current_user`), and with
     `needed`, lets through only callers holding each of those permissions
     (`require_permissions`).
 
     One dependency that reads both headers itself: FastAPI resolves each dependency
     at a cost, and this runs on every signed-in request (the bearer and API-key
-    schemes as sub-dependencies cost 3% of a request's CPU). Being a `SecurityBase`
-    documented as the OAuth2 scheme, it marks its routes as taking credentials in the
-    OpenAPI document, where `SECURITY_ALTERNATIVES` adds the API key beside it."""
+    schemes as sub-dependencies cost 3% of a request's CPU)."""
 
     def __init__(self, *needed: PermissionName) -> None:
-        self.model = oauth2_scheme.model
-        self.scheme_name = oauth2_scheme.scheme_name
+        super().__init__()
         self.needed = needed
 
     async def __call__(self, request: Request) -> Principal:
@@ -95,13 +101,9 @@ class Caller(SecurityBase):
         return principal
 
 
-class OptionalCaller(SecurityBase):
+class OptionalCaller(_Credentials):
     """As `Caller`, for routes open to all that tell callers apart: None without
     credentials (bad ones are still a 401)."""
-
-    def __init__(self) -> None:
-        self.model = oauth2_scheme.model
-        self.scheme_name = oauth2_scheme.scheme_name
 
     async def __call__(self, request: Request) -> Principal | None:
         return await _caller(request)

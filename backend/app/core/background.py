@@ -42,8 +42,8 @@ async def cancel_and_wait(
 
 @contextlib.asynccontextmanager
 async def in_background(work: Coroutine[Any, Any, object], name: str) -> AsyncIterator[None]:
-    """The task starts on entry and is stopped on exit; an error it raised before
-    then is logged by asyncio as any task's would be, and does not end the block."""
+    """The task starts on entry and is stopped on exit; an error it ended with
+    earlier does not end the block, and is raised on its exit."""
     task = asyncio.create_task(work, name=name)
     try:
         yield

@@ -33,6 +33,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.core.background import CANCEL_AGAIN_AFTER, cancel_and_wait
 from app.core.db.failures import is_transaction_conflict
@@ -64,16 +65,27 @@ def _failed(what: str, error: Exception) -> None:
         logger.exception("%s failed; trying again", what)
 
 
+async def _set_within(event: asyncio.Event, seconds: float | None) -> bool:
+    """Wait up to `seconds` (None: for ever) for `event`: whether it is set."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 class _Overdue:
     """Cancels a running job again, every `CANCEL_AGAIN_AFTER`, once it has outlived its
     timeout by that much. The deadline cancels it once, and a cancellation that lands
     while the job sends a Redis command is lost (app/core/background.py): the job would
     run on to its natural end, or for ever."""
 
-    def __init__(self, task: "asyncio.Task[None]", reserved: ReservedJob, timeout: float) -> None:
+    def __init__(self, task: "asyncio.Task[Any]", reserved: ReservedJob) -> None:
         self.task = task
         self.reserved = reserved
         self.loop = asyncio.get_running_loop()
+        timeout = reserved.timeout or 0.0
         self.handle = self.loop.call_later(timeout + CANCEL_AGAIN_AFTER, self._again)
 
     def _again(self) -> None:
@@ -204,20 +216,11 @@ class Worker:
         self.id = await self.backend.register(self.info)
 
     async def _pause(self, seconds: float | None) -> None:
-        try:
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        except TimeoutError:
-            pass
+        await _set_within(self._wake, seconds)
 
     async def _rest(self, seconds: float) -> bool:
         """A helper's wait between two rounds: whether the worker is done meanwhile."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self._ended.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await _set_within(self._ended, seconds)
 
     def _start(self, reserved: ReservedJob) -> None:
         task = asyncio.create_task(self._perform(reserved), name=f"job {reserved.name}")
@@ -258,14 +261,15 @@ class Worker:
             self.services, reserved.uuid, reserved.name, reserved.attempts, reserved.batch_id
         )
         deadline = asyncio.timeout(reserved.timeout)
-        overdue = self._watch(reserved)
+        task = asyncio.current_task()
+        overdue = _Overdue(task, reserved) if task and reserved.timeout is not None else None
         try:
             async with deadline:
                 await job.function(context, **arguments)
         except asyncio.CancelledError:
             if self._handing_back or not deadline.expired():
                 raise  # the worker stops: `_shut_down` hands the job back
-            # The deadline's cancellation was lost, and `_watch`'s repeat ended the job.
+            # The deadline's cancellation was lost, and `_Overdue`'s repeat ended the job.
             self._attempt_failed(
                 reserved,
                 f"timed out after {reserved.timeout:g} s (and went on until cancelled again)",
@@ -281,13 +285,6 @@ class Worker:
         finally:
             if overdue is not None:
                 overdue.cancel()
-
-    def _watch(self, reserved: ReservedJob) -> "_Overdue | None":
-        if reserved.timeout is None:
-            return None
-        task = asyncio.current_task()
-        assert task is not None
-        return _Overdue(task, reserved, reserved.timeout)
 
     def _attempt_failed(self, reserved: ReservedJob, report: str) -> None:
         if reserved.attempts >= reserved.max_attempts:
